@@ -1,0 +1,1 @@
+"""Microwish: the WeChat micro-wish (微心愿) bot."""

@@ -1,0 +1,104 @@
+"""The `microwish` command line (also `python -m bot`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+from typing import Callable, Sequence
+
+from bot.config import ConfigError, Settings, load_settings
+
+Command = Callable[[argparse.Namespace, Settings], int]
+
+
+def parse_at(value: str | None, settings: Settings) -> datetime:
+    """`--at` ISO 8601; a time without an offset is local (MICROWISH_TIMEZONE)."""
+    from bot.clock import UTC, SystemClock
+
+    if not value:
+        return SystemClock().now()
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(f"--at {value!r} is not an ISO 8601 time (e.g. 2026-03-02T09:00)") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=settings.tz)
+    return dt.astimezone(UTC)
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from aiohttp import web
+
+    from bot import logs
+    from bot.app import create_app
+    from storage.migrate import upgrade
+
+    if args.host:
+        settings.host = args.host
+    if args.port:
+        settings.port = args.port
+    settings.check_for_serve()
+    logs.configure(settings.log_format)
+    upgrade(settings.database_url)
+    app = create_app(settings)
+    mode = "sandbox" if settings.sandbox_enabled else "wechat"
+    print(f"microwish serving on http://{settings.host}:{settings.port}/wechat ({mode} mode)", file=sys.stderr, flush=True)
+    if settings.sandbox_enabled:
+        print(f"sandbox chat page: http://{settings.host}:{settings.port}/sandbox", file=sys.stderr, flush=True)
+    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None,
+                reuse_port=bool(getattr(args, "reuse_port", False)))
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    from storage.migrate import upgrade
+
+    upgrade(settings.database_url)
+    print("database is at the latest schema")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="microwish", description="微心愿 bot")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="run the bot (migrates the database first)")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.add_argument("--reuse-port", action="store_true", help="let several processes share the port")
+    p.set_defaults(func=cmd_serve)
+
+    db = sub.add_parser("db", help="database commands").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)
+
+    for register in _extensions():
+        register(sub)
+    return parser
+
+
+def _extensions() -> list[Callable[[argparse._SubParsersAction], None]]:  # type: ignore[type-arg]
+    """Each area registers its own subcommands (members, tick, digest, export, admin, menu…)."""
+    import importlib
+
+    found = []
+    for name in ("bot.cli_members", "bot.cli_schedule", "bot.cli_admin", "bot.cli_outbox", "bot.cli_budget"):
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        found.append(module.register)
+    return found
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+        return int(args.func(args, settings) or 0)
+    except ConfigError as exc:
+        print(f"microwish: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,62 @@
+"""One inbound message, end to end inside one unit of work: dedupe → person → route → handler.
+
+`handle_job` is the write job the callback submits. The dedupe row, every change the handler
+makes and the outbox rows it queues commit together, and the reply is stored on the dedupe
+row so a WeChat retry gets the very same answer and changes nothing.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import IntegrityError
+
+from bot.config import Settings
+from bot.inbound import Inbound
+from bot.logs import get_logger
+from bot.routing import Context, Dispatcher, refusal_for
+from storage.db import UnitOfWork
+
+log = get_logger("microwish.gateway")
+
+
+class Duplicate:
+    """The reply stored for a message already handled."""
+
+    __slots__ = ("reply",)
+
+    def __init__(self, reply: str | None) -> None:
+        self.reply = reply
+
+
+def handle_job(msg: Inbound, settings: Settings, dispatcher: Dispatcher):  # type: ignore[no-untyped-def]
+    def job(uow: UnitOfWork) -> "str | None | Duplicate":
+        key = msg.dedupe_key
+        seen = uow.inbound.get(key)
+        if seen is not None:
+            return Duplicate(seen.reply)
+        try:
+            with uow.session.begin_nested():
+                row = uow.inbound.record(key, msg_type=msg.event or msg.msg_type, now=uow.now)
+        except IntegrityError:  # a concurrent retry got here first (PostgreSQL); its reply is committed now
+            seen = uow.inbound.get(key)
+            return Duplicate(seen.reply if seen else None)
+        person = uow.people.ensure(msg.source, now=uow.now, admin_openids=settings.admin_openids)
+        if not msg.is_event or msg.event in ("click", "subscribe", "scan"):
+            uow.people.note_inbound(person, uow.now)
+        ctx = Context(uow=uow, user=person, now=uow.now, settings=settings)
+        handler = dispatcher.resolve(msg, ctx)
+        if isinstance(handler, str):
+            reply: str | None = handler
+        else:
+            try:
+                with uow.session.begin_nested():
+                    reply = handler(msg, ctx)
+            except Exception as exc:
+                reply = refusal_for(exc)
+                if reply is None:
+                    raise
+                uow.session.expire_all()
+        row.reply = reply
+        uow.flush()
+        return reply
+
+    return job

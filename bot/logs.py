@@ -1,0 +1,43 @@
+"""structlog set-up: JSON lines (production) or console, to stderr. Never secrets or content."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import structlog
+
+_configured = False
+
+
+def configure(fmt: str = "json", level: int = logging.INFO) -> None:
+    global _configured
+    renderer: structlog.typing.Processor
+    renderer = structlog.processors.JSONRenderer(ensure_ascii=False) if fmt == "json" else structlog.dev.ConsoleRenderer()
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
+    _configured = True
+
+
+def get_logger(name: str = "microwish") -> structlog.typing.FilteringBoundLogger:
+    return structlog.get_logger(name)
+
+
+def user_ref(openid: str | None) -> str:
+    """A stable, non-reversible reference to a user for logs (raw openids are never logged)."""
+    import hashlib
+
+    if not openid:
+        return "-"
+    return hashlib.sha256(openid.encode()).hexdigest()[:12]

@@ -1,0 +1,153 @@
+"""HTTP edge: `/wechat` (GET verify, POST push), `/healthz`, `/metrics`.
+
+`wechat_callback` reads top to bottom, one line per step: verify → decrypt → parse → dispatch
+under the reply budget → render (and encrypt). Only this module sees HTTP requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+import structlog
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from wechatpy.crypto import WeChatCrypto
+
+from bot import messages
+from bot.appkeys import CLOCK, DATABASE, DISPATCHER, METRICS, SETTINGS, OUTBOX_WAKE
+from bot.gateway import Duplicate, handle_job
+from bot.inbound import Inbound, InboundError, check_signature, check_timestamp, parse_inbound, refuse_dtd, render_text_reply
+from bot.logs import get_logger, user_ref
+from bot.services import notify
+
+log = get_logger("microwish.server")
+SUCCESS = "success"
+
+
+def _refuse(request: web.Request, reason: str, status: int) -> web.Response:
+    request.app[METRICS].refusals.labels(reason).inc()
+    log.warning("callback.refused", reason=reason, status=status, remote=request.remote)
+    return web.Response(status=status, text=reason)
+
+
+def _crypto(app: web.Application) -> WeChatCrypto | None:
+    settings = app[SETTINGS]
+    return WeChatCrypto(settings.token, settings.aes_key, settings.app_id) if settings.aes_key else None
+
+
+async def wechat_verify(request: web.Request) -> web.Response:
+    """GET: answer `echostr` when the signature is valid (plaintext even in safe mode, §1.2)."""
+    q = request.query
+    settings = request.app[SETTINGS]
+    if not check_signature(settings.token, q.get("signature", ""), q.get("timestamp", ""), q.get("nonce", "")):
+        return _refuse(request, "signature", 403)
+    return web.Response(text=q.get("echostr", ""))
+
+
+def decrypt_body(request: web.Request, body: bytes) -> bytes:
+    """The plaintext XML of a push, after every check the mode needs (§1.3–1.4)."""
+    settings, q = request.app[SETTINGS], request.query
+    now = request.app[CLOCK].now().timestamp()
+    if not check_timestamp(q.get("timestamp", ""), now, settings.timestamp_tolerance_seconds):
+        raise InboundError("timestamp", 403)
+    if not check_signature(settings.token, q.get("signature", ""), q.get("timestamp", ""), q.get("nonce", "")):
+        raise InboundError("signature", 403)
+    refuse_dtd(body)
+    if q.get("encrypt_type", "raw") == "aes":
+        crypto = request.app[CRYPTO]
+        if crypto is None:
+            raise InboundError("aes_not_configured", 400)
+        try:
+            return crypto.decrypt_message(body, q.get("msg_signature", ""), q.get("timestamp", ""), q.get("nonce", "")).encode("utf-8")
+        except Exception as exc:  # wrong key surfaces as struct.error/UnicodeDecodeError (§1.4)
+            raise InboundError("msg_signature" if "Signature" in type(exc).__name__ else "decrypt", 403) from None
+    if settings.wechat_require_aes:
+        raise InboundError("plaintext_refused", 403)
+    return body
+
+
+async def wechat_callback(request: web.Request) -> web.Response:
+    app, started = request.app, time.perf_counter()
+    request_id = uuid.uuid4().hex[:12]
+    try:
+        body = await request.read()
+        xml = decrypt_body(request, body)
+        msg = parse_inbound(xml)
+    except web.HTTPRequestEntityTooLarge:
+        return _refuse(request, "too_large", 413)
+    except InboundError as exc:
+        return _refuse(request, exc.reason, exc.status)
+    structlog.contextvars.bind_contextvars(request_id=request_id, user=user_ref(msg.source), dedupe_key=msg.dedupe_key)
+    try:
+        reply, outcome = await dispatch(app, msg)
+    finally:
+        structlog.contextvars.clear_contextvars()
+    app[METRICS].callbacks.labels(msg.event or msg.msg_type, outcome).inc()
+    app[METRICS].latency.observe(time.perf_counter() - started)
+    if not reply:
+        return web.Response(text=SUCCESS)
+    xml_reply = render_text_reply(msg, reply, int(app[CLOCK].now().timestamp()))
+    if request.query.get("encrypt_type") == "aes":
+        xml_reply = app[CRYPTO].encrypt_message(xml_reply, request.query.get("nonce", ""), request.query.get("timestamp"))
+    return web.Response(text=xml_reply, content_type="application/xml")
+
+
+async def dispatch(app: web.Application, msg: Inbound) -> tuple[str | None, str]:
+    """Run the message's job under the reply budget; (reply, outcome for metrics)."""
+    settings, db = app[SETTINGS], app[DATABASE]
+    now = app[CLOCK].now()
+    future = asyncio.ensure_future(db.write(handle_job(msg, settings, app[DISPATCHER]), now=now))
+    try:
+        result = await asyncio.wait_for(asyncio.shield(future), settings.reply_budget_seconds)
+    except asyncio.TimeoutError:
+        future.add_done_callback(lambda f: _deliver_late(app, msg, f))
+        log.warning("callback.over_budget", budget=settings.reply_budget_seconds)
+        return None, "late"
+    except Exception:
+        log.exception("callback.failed")
+        return messages.SORRY, "error"
+    if isinstance(result, Duplicate):
+        return result.reply, "duplicate"
+    app[OUTBOX_WAKE].set()
+    return result, "ok"
+
+
+def _deliver_late(app: web.Application, msg: Inbound, fut: "asyncio.Future[Any]") -> None:
+    """A reply that missed the deadline goes to the user as a customer-service message."""
+    if fut.cancelled() or fut.exception() is not None:
+        return
+    reply = fut.result()
+    if isinstance(reply, Duplicate) or not reply:
+        return
+    app[METRICS].late_replies.inc()
+
+    def job(uow: Any) -> None:
+        person = uow.people.by_openid(msg.source)
+        notify.to_person(uow, person, reply, kind="late_reply", dedupe_key=f"late:{msg.dedupe_key}")
+
+    task = asyncio.ensure_future(app[DATABASE].write(job, now=app[CLOCK].now()))
+    task.add_done_callback(lambda t: app[OUTBOX_WAKE].set())
+
+
+async def healthz(request: web.Request) -> web.Response:
+    ok = await asyncio.get_running_loop().run_in_executor(None, request.app[DATABASE].ping)
+    return web.json_response({"status": "ok" if ok else "unavailable", "db": "ok" if ok else "down"}, status=200 if ok else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[METRICS].registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+CRYPTO: web.AppKey[WeChatCrypto | None] = web.AppKey("crypto", WeChatCrypto)  # type: ignore[arg-type]
+
+
+def add_routes(app: web.Application) -> None:
+    app[CRYPTO] = _crypto(app)
+    app.router.add_get("/wechat", wechat_verify)
+    app.router.add_post("/wechat", wechat_callback)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)

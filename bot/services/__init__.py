@@ -1,0 +1,1 @@
+"""Domain services: keyword-only arguments, handed `now`, never commit (the job does)."""

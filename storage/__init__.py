@@ -1,0 +1,1 @@
+"""Persistence: SQLModel models, engine and unit of work, repositories, Alembic migrations."""

@@ -1,0 +1,215 @@
+"""Engines, the unit of work and the group-commit writer.
+
+Every piece of domain work runs as a *job*: a synchronous function of a `UnitOfWork`, executed
+off the event loop. Write jobs go to writer threads that run several queued jobs in one
+transaction, each inside its own SAVEPOINT, and commit once (group commit): a job's result is
+handed back only after that commit is durable, so nothing the bot confirms can be lost, and a
+failing job rolls back alone. Read-only jobs run on a separate small pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime
+from typing import Any, Callable, TypeVar
+
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+T = TypeVar("T")
+MAX_BATCH = 64
+
+
+def make_engine(url: str, *, pool_size: int = 8) -> Engine:
+    """SQLite with WAL, synchronous=NORMAL, a busy timeout and foreign keys; PostgreSQL with a pool."""
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30, "isolation_level": None},
+            pool_size=pool_size,
+            max_overflow=pool_size,
+        )
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            if not url.endswith(":memory:") and url != "sqlite://":
+                cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            # pysqlite's own transaction handling breaks SAVEPOINT; we issue BEGIN ourselves.
+            # Writers take the write lock up front so two processes never deadlock on upgrade.
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("sqlite_write") else "BEGIN")
+
+        return engine
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800)
+
+
+class UnitOfWork:
+    """One transaction's worth of work: a session, `now`, and the repositories over it."""
+
+    def __init__(self, session: Session, now: datetime) -> None:
+        from storage import repositories as r
+
+        self.session = session
+        self.now = now
+        self._after_commit: list[Callable[[], None]] = []
+        self.people = r.PersonRepository(session)
+        self.wishes = r.WishRepository(session)
+        self.claims = r.ClaimRepository(session)
+        self.outbox = r.OutboxRepository(session)
+        self.inbound = r.InboundRepository(session)
+        self.dialogues = r.DialogueRepository(session)
+        self.org = r.OrgRepository(session)
+        self.sweeps = r.SweepRepository(session)
+
+    @property
+    def dialect(self) -> str:
+        return self.session.get_bind().dialect.name
+
+    def after_commit(self, fn: Callable[[], None]) -> None:
+        """Run `fn` (on the event loop) once this job's transaction is committed."""
+        self._after_commit.append(fn)
+
+    def flush(self) -> None:
+        self.session.flush()
+
+
+Job = Callable[[UnitOfWork], T]
+
+
+class _Pending:
+    __slots__ = ("fn", "now", "future", "loop")
+
+    def __init__(self, fn: Callable[[UnitOfWork], Any], now: datetime, future: asyncio.Future[Any], loop: asyncio.AbstractEventLoop) -> None:
+        self.fn, self.now, self.future, self.loop = fn, now, future, loop
+
+
+def _resolve(fut: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if fut.done():
+        return
+    if ok:
+        fut.set_result(value)
+    else:
+        fut.set_exception(value)
+
+
+class Database:
+    """The engine plus the threads that run jobs. Create once per process; `close()` at exit."""
+
+    def __init__(self, url: str, *, writers: int | None = None, pool_size: int | None = None) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        n_writers = writers or (1 if self.is_sqlite else 4)
+        self.engine = make_engine(url, pool_size=pool_size or (n_writers + 4))
+        self._queue: queue.Queue[_Pending | None] = queue.Queue()
+        self._writers = [threading.Thread(target=self._writer_loop, name=f"db-writer-{i}", daemon=True) for i in range(n_writers)]
+        for t in self._writers:
+            t.start()
+        self._readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="db-reader")
+        self._closed = False
+
+    # -- public API -----------------------------------------------------------------------
+
+    async def write(self, fn: Callable[[UnitOfWork], T], *, now: datetime) -> T:
+        """Run `fn` in a write transaction (group-committed); return once it is durable."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[T] = loop.create_future()
+        self._queue.put(_Pending(fn, now, fut, loop))
+        return await fut
+
+    async def read(self, fn: Callable[[UnitOfWork], T], *, now: datetime) -> T:
+        """Run `fn` in a read-only transaction on the reader pool."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, self.run_sync, fn, now, False)
+
+    def run_sync(self, fn: Callable[[UnitOfWork], T], now: datetime, write: bool = True) -> T:
+        """Run one job in its own transaction on the calling thread (CLI, scheduler, tests)."""
+        with self._session(write) as session:
+            uow = UnitOfWork(session, now)
+            try:
+                result = fn(uow)
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+            for cb in uow._after_commit:
+                cb()
+            return result
+
+    def ping(self) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return True
+        except Exception:
+            return False
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for _ in self._writers:
+            self._queue.put(None)
+        for t in self._writers:
+            t.join(timeout=10)
+        self._readers.shutdown(wait=True)
+        self.engine.dispose()
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _session(self, write: bool) -> Session:
+        bind = self.engine.execution_options(sqlite_write=True) if (write and self.is_sqlite) else self.engine
+        return Session(bind=bind, expire_on_commit=False, autoflush=True)
+
+    def _writer_loop(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < MAX_BATCH:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self._queue.put(None)  # let this thread finish the batch, then stop
+                    break
+                batch.append(nxt)
+            self._run_batch(batch)
+
+    def _run_batch(self, batch: list[_Pending]) -> None:
+        outcomes: list[tuple[bool, Any, list[Callable[[], None]]]] = []
+        try:
+            with self._session(True) as session:
+                session.begin()
+                for job in batch:
+                    if job.future.done():  # cancelled by its caller before it ran
+                        outcomes.append((False, asyncio.CancelledError(), []))
+                        continue
+                    uow = UnitOfWork(session, job.now)
+                    try:
+                        with session.begin_nested():
+                            value = job.fn(uow)
+                        outcomes.append((True, value, uow._after_commit))
+                    except Exception as exc:  # the job's own refusal or failure: only it rolls back
+                        outcomes.append((False, exc, []))
+                session.commit()
+        except Exception as exc:  # the commit itself failed: nothing in the batch was confirmed
+            for job in batch:
+                job.loop.call_soon_threadsafe(_resolve, job.future, False, exc)
+            return
+        for job, (ok, value, callbacks) in zip(batch, outcomes):
+            job.loop.call_soon_threadsafe(_resolve, job.future, ok, value)
+            for cb in callbacks:
+                job.loop.call_soon_threadsafe(cb)

@@ -1,0 +1,224 @@
+"""SQLModel tables. Times are aware UTC (`UTCDateTime`); enums are stored as their string values.
+
+The schema is built by Alembic migrations (`storage/migrations`), never by `create_all` in
+production paths. `tests/integration/test_migrations.py` checks the two agree.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Optional
+
+from sqlalchemy import JSON, Column, Index, String, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from storage.types import UTCDateTime
+
+
+def _dt(nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+class OrgUnit(SQLModel, table=True):
+    """The organisation tree: street → community → grid, and Party branches under a community."""
+
+    __tablename__ = "org_unit"
+    __table_args__ = (UniqueConstraint("kind", "name", name="uq_org_unit_kind_name"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    kind: str = Field(sa_column=Column(String(16), nullable=False))  # street | community | grid | branch
+    name: str = Field(sa_column=Column(String(64), nullable=False))
+    parent_id: Optional[int] = Field(default=None, foreign_key="org_unit.id", index=True)
+
+
+class Person(SQLModel, table=True):
+    """Anyone the bot knows: residents, Party members and admins (one row per openid)."""
+
+    __tablename__ = "person"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    openid: Optional[str] = Field(default=None, sa_column=Column(String(64), unique=True, nullable=True))
+    role: str = Field(default="resident", sa_column=Column(String(16), nullable=False, index=True))
+    name: Optional[str] = Field(default=None, sa_column=Column(String(64)))
+    phone: Optional[str] = Field(default=None, sa_column=Column(String(32)))
+    community_id: Optional[int] = Field(default=None, foreign_key="org_unit.id", index=True)
+    grid_id: Optional[int] = Field(default=None, foreign_key="org_unit.id")
+    branch_id: Optional[int] = Field(default=None, foreign_key="org_unit.id", index=True)
+    skills: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    subscribed: bool = True
+    created_at: datetime = _dt(nullable=False)
+    last_inbound_at: Optional[datetime] = _dt()  # opens the 48-hour customer-service window
+    window_sent: int = 0  # customer-service messages used in the current window (max 5)
+    pending_evidence_wish_id: Optional[int] = None  # a photo sent next goes to this wish
+
+
+class Wish(SQLModel, table=True):
+    __tablename__ = "wish"
+    __table_args__ = (
+        Index("ix_wish_status_published", "status", "published_at"),
+        Index("ix_wish_resident_status", "resident_id", "status"),
+        Index("ix_wish_claimer_status", "claimer_id", "status"),
+        Index("ix_wish_fulfilled_at", "fulfilled_at"),
+        Index("ix_wish_created_at", "created_at"),
+    )
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    resident_id: int = Field(foreign_key="person.id")
+    status: str = Field(default="submitted", sa_column=Column(String(16), nullable=False))
+    version: int = 0
+    tier: str = Field(default="personal", sa_column=Column(String(16), nullable=False))
+    category: str = Field(default="其他", sa_column=Column(String(16), nullable=False))
+    content: str = Field(sa_column=Column(Text, nullable=False))  # the resident's words, private details removed
+    masked: str = Field(sa_column=Column(Text, nullable=False))  # safe for the claim channel and the wall
+    private_details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    contact_phone: Optional[str] = Field(default=None, sa_column=Column(String(32)))
+    community_id: Optional[int] = Field(default=None, foreign_key="org_unit.id", index=True)
+    grid_id: Optional[int] = Field(default=None, foreign_key="org_unit.id")
+    location_label: Optional[str] = Field(default=None, sa_column=Column(String(200)))
+    source: str = Field(default="text", sa_column=Column(String(16), nullable=False))  # text | dialogue | voice | proxy
+    voice_media_id: Optional[str] = Field(default=None, sa_column=Column(String(128)))
+    consent_method: Optional[str] = Field(default=None, sa_column=Column(String(16)))
+    filed_by_id: Optional[int] = Field(default=None, foreign_key="person.id")
+    concerns_minor: bool = False
+    guardian_consent_at: Optional[datetime] = _dt()
+    public: bool = True  # on the wish wall (不公开 turns it off)
+    assigned_unit: Optional[str] = Field(default=None, sa_column=Column(String(100)))
+    claimer_id: Optional[int] = Field(default=None, foreign_key="person.id")
+    claim_id: Optional[int] = None
+    created_at: datetime = _dt(nullable=False)
+    published_at: Optional[datetime] = _dt()
+    claimed_at: Optional[datetime] = _dt()
+    due_at: Optional[datetime] = _dt()
+    fulfilled_at: Optional[datetime] = _dt()
+    rated_at: Optional[datetime] = _dt()
+    closed_at: Optional[datetime] = _dt()
+    rating: Optional[int] = None
+    feedback: Optional[str] = Field(default=None, sa_column=Column(String(16)))  # solved | partly | unsolved
+    feedback_note: Optional[str] = Field(default=None, sa_column=Column(Text))
+    return_visit_prompted_at: Optional[datetime] = _dt()
+    return_visit_reminded_at: Optional[datetime] = _dt()
+    phone_visit_since: Optional[datetime] = _dt()  # on the admins' phone-visit list (电话回访)
+    reposted_at: Optional[datetime] = _dt()
+    est_cost: Optional[float] = None
+    actual_cost: Optional[float] = None
+    cost_approved_at: Optional[datetime] = _dt()
+
+
+class WishEvent(SQLModel, table=True):
+    """One step of a wish's timeline: written in the same transaction as the state change."""
+
+    __tablename__ = "wish_event"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    wish_id: int = Field(foreign_key="wish.id", index=True)
+    at: datetime = _dt(nullable=False)
+    actor_id: Optional[int] = Field(default=None, foreign_key="person.id")
+    actor_role: str = Field(sa_column=Column(String(16), nullable=False))
+    action: str = Field(sa_column=Column(String(24), nullable=False))
+    from_status: Optional[str] = Field(default=None, sa_column=Column(String(16)))
+    to_status: Optional[str] = Field(default=None, sa_column=Column(String(16)))
+    note: Optional[str] = Field(default=None, sa_column=Column(Text))
+    media_id: Optional[str] = Field(default=None, sa_column=Column(String(256)))
+
+
+class Claim(SQLModel, table=True):
+    """A member's promise on a wish: one row per claim, kept after release or lapse."""
+
+    __tablename__ = "claim"
+    __table_args__ = (Index("ix_claim_member_claimed", "member_id", "claimed_at"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    wish_id: int = Field(foreign_key="wish.id", index=True)
+    member_id: int = Field(foreign_key="person.id")
+    branch_id: Optional[int] = Field(default=None, foreign_key="org_unit.id")
+    claimed_at: datetime = _dt(nullable=False)
+    due_at: datetime = _dt(nullable=False)
+    contact_due_at: Optional[datetime] = _dt()
+    contacted_at: Optional[datetime] = _dt()
+    safety_code: Optional[str] = Field(default=None, sa_column=Column(String(8)))
+    helpers: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    ended_at: Optional[datetime] = _dt()
+    outcome: Optional[str] = Field(default=None, sa_column=Column(String(16)))  # fulfilled | released | lapsed | reassigned
+    reminded_due_at: Optional[datetime] = _dt()
+    overdue_notified_at: Optional[datetime] = _dt()
+
+
+class InboundLog(SQLModel, table=True):
+    """Messages already handled, for WeChat's retries: the same key gets the stored reply."""
+
+    __tablename__ = "inbound_log"
+
+    dedupe_key: str = Field(sa_column=Column(String(128), primary_key=True))
+    received_at: datetime = _dt(nullable=False, index=True)
+    msg_type: str = Field(sa_column=Column(String(32), nullable=False))
+    reply: Optional[str] = Field(default=None, sa_column=Column(Text))
+
+
+class DialogueState(SQLModel, table=True):
+    """Where a person is in a multi-step dialogue; expires on its own."""
+
+    __tablename__ = "dialogue_state"
+
+    person_id: int = Field(foreign_key="person.id", primary_key=True)
+    flow: str = Field(sa_column=Column(String(32), nullable=False))
+    step: str = Field(sa_column=Column(String(32), nullable=False))
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    expires_at: datetime = _dt(nullable=False)
+
+
+class Outbox(SQLModel, table=True):
+    """An outbound message, written in the same transaction as the change that caused it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "state", "next_attempt_at"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    channel: str = Field(sa_column=Column(String(16), nullable=False))  # cs | template | claim_webhook | admin_webhook
+    recipient: Optional[str] = Field(default=None, sa_column=Column(String(64)))  # openid for cs/template
+    kind: str = Field(sa_column=Column(String(32), nullable=False))  # notice, return_visit, progress, reminder, digest, post…
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    dedupe_key: Optional[str] = Field(default=None, sa_column=Column(String(160), unique=True))
+    state: str = Field(default="pending", sa_column=Column(String(12), nullable=False))  # pending | sent | dead | waiting
+    created_at: datetime = _dt(nullable=False)
+    next_attempt_at: datetime = _dt(nullable=False)
+    attempts: int = 0
+    lease_until: Optional[datetime] = _dt()
+    sent_at: Optional[datetime] = _dt()
+    last_error: Optional[str] = Field(default=None, sa_column=Column(String(500)))
+
+
+class AccessToken(SQLModel, table=True):
+    """The WeChat access token, shared by every process; refreshed by one at a time."""
+
+    __tablename__ = "access_token"
+
+    app_id: str = Field(sa_column=Column(String(64), primary_key=True))
+    token: Optional[str] = Field(default=None, sa_column=Column(String(1024)))
+    expires_at: Optional[datetime] = _dt()
+    refreshing_until: Optional[datetime] = _dt()
+
+
+class InviteCode(SQLModel, table=True):
+    __tablename__ = "invite_code"
+
+    code: str = Field(sa_column=Column(String(16), primary_key=True))
+    branch_id: int = Field(foreign_key="org_unit.id")
+    name: Optional[str] = Field(default=None, sa_column=Column(String(64)))
+    phone: Optional[str] = Field(default=None, sa_column=Column(String(32)))
+    community_id: Optional[int] = Field(default=None, foreign_key="org_unit.id")
+    grid_id: Optional[int] = Field(default=None, foreign_key="org_unit.id")
+    skills: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    created_at: datetime = _dt(nullable=False)
+    expires_at: datetime = _dt(nullable=False)
+    used_by: Optional[int] = Field(default=None, foreign_key="person.id")
+    used_at: Optional[datetime] = _dt()
+
+
+class SweepRun(SQLModel, table=True):
+    """A once-per-period job already done (a digest for a period, a Monday nudge)."""
+
+    __tablename__ = "sweep_run"
+
+    key: str = Field(sa_column=Column(String(128), primary_key=True))
+    done_at: datetime = _dt(nullable=False)
+
