@@ -7,11 +7,12 @@ from typing import AsyncIterator
 
 from aiohttp import web
 
-from bot import server
-from bot.appkeys import CLOCK, DATABASE, DISPATCHER, METRICS, OUTBOX_WAKE, SETTINGS
+from bot import admin_web, server
+from bot.appkeys import CLOCK, DATABASE, DISPATCHER, METRICS, OUTBOX_WAKE, PRESENCE, SETTINGS
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.metrics import Metrics
+from bot.presence import Presence
 from bot.routing import Dispatcher
 from storage.db import Database
 
@@ -27,6 +28,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, database: Data
     app[METRICS] = Metrics()
     app[DISPATCHER] = dispatcher or build_dispatcher()
     app[OUTBOX_WAKE] = asyncio.Event()
+    app[PRESENCE] = Presence()
 
     async def open_database(app: web.Application) -> AsyncIterator[None]:
         owned = database is None
@@ -36,24 +38,30 @@ def create_app(settings: Settings, *, clock: Clock | None = None, database: Data
             await asyncio.get_running_loop().run_in_executor(None, app[DATABASE].close)
 
     app.cleanup_ctx.append(open_database)
+    app.cleanup_ctx.append(server.flush_presence)
+    app.on_startup.append(warm_up_categories)
     if background:
         for step in background_steps():
             app.cleanup_ctx.append(step)
     server.add_routes(app)
+    admin_web.setup(app)
+    if settings.sandbox_enabled:
+        from bot import sandbox
+
+        sandbox.setup(app)
     return app
+
+
+async def warm_up_categories(app: web.Application) -> None:
+    """Load jieba's dictionary (about 1–2 s) before the first wish, not inside WeChat's 5-second window."""
+    from bot.categories import warm_up
+
+    await asyncio.get_running_loop().run_in_executor(None, warm_up)
 
 
 def background_steps() -> list:  # type: ignore[type-arg]
     """Cleanup-context steps that run beside the server (outbox sender, scheduler)."""
-    steps = []
-    try:
-        from bot.outbox import run_outbox_sender
-        steps.append(run_outbox_sender)
-    except ImportError:
-        pass
-    try:
-        from bot.scheduler import run_scheduler
-        steps.append(run_scheduler)
-    except ImportError:
-        pass
-    return steps
+    from bot.outbox import run_outbox_sender
+    from bot.scheduler import run_scheduler
+
+    return [run_outbox_sender, run_scheduler]

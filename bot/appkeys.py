@@ -9,6 +9,7 @@ from aiohttp import web
 from bot.clock import Clock
 from bot.config import Settings
 from bot.metrics import Metrics
+from bot.presence import Presence
 from bot.routing import Dispatcher
 from storage.db import Database
 
@@ -18,3 +19,4 @@ DATABASE = web.AppKey("database", Database)
 METRICS = web.AppKey("metrics", Metrics)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 OUTBOX_WAKE = web.AppKey("outbox_wake", asyncio.Event)
+PRESENCE = web.AppKey("presence", Presence)

@@ -68,11 +68,15 @@ class Settings(BaseSettings):
     branch_yearly_quota: int = 3
     recommend_top: int = 3
     match_weights: Annotated[dict[str, float], NoDecode] = Field(default_factory=dict)
+    invite_valid_days: int = Field(30, ge=1)  # an invite code expires this many days after it is made
     outbox_max_attempts: int = 8
     webhook_per_minute: int = 20
     similar_threshold: float = 0.6
     min_close_hours: float = 2.0
     public_url: str = ""
+    admin_session_secret: SecretStr | None = None  # signs dashboard cookies; unset: random per process
+    admin_max_failures: int = Field(5, ge=1)  # failed logins before a dashboard account is locked
+    admin_lock_minutes: int = Field(15, ge=1)
 
     @field_validator("admin_openids", mode="before")
     @classmethod

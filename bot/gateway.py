@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from bot.config import Settings
 from bot.inbound import Inbound
 from bot.logs import get_logger
+from bot.presence import Presence
 from bot.routing import Context, Dispatcher, refusal_for
 from storage.db import UnitOfWork
 
@@ -27,8 +28,10 @@ class Duplicate:
         self.reply = reply
 
 
-def handle_job(msg: Inbound, settings: Settings, dispatcher: Dispatcher):  # type: ignore[no-untyped-def]
+def handle_job(msg: Inbound, settings: Settings, dispatcher: Dispatcher, presence: Presence | None = None):  # type: ignore[no-untyped-def]
     def job(uow: UnitOfWork) -> "str | None | Duplicate":
+        if presence is not None and presence.pending():
+            presence.flush(uow)
         key = msg.dedupe_key
         seen = uow.inbound.get(key)
         if seen is not None:
@@ -57,6 +60,9 @@ def handle_job(msg: Inbound, settings: Settings, dispatcher: Dispatcher):  # typ
                 uow.session.expire_all()
         row.reply = reply
         uow.flush()
+        if presence is not None:
+            role = person.role
+            uow.after_commit(lambda: presence.remember(msg.source, role))
         return reply
 
     return job

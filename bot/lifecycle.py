@@ -64,18 +64,22 @@ class Action(StrEnum):
     FULFIL = "fulfil"
     RATE = "rate"
     VISIT = "visit"
-    REOPEN = "reopen"
+    REOPEN = "reopen"  # back to the same claimer
+    REWORK = "rework"  # back to the unit it was assigned to (no claimer)
     CLOSE = "close"
 
 
 @dataclass(frozen=True)
 class Rule:
+    """`target` is reached when one of `parties` acts, unless the actor is also one of `barred`."""
+
     target: WishStatus
     parties: frozenset[Party]
+    barred: frozenset[Party] = frozenset()
 
 
-def _rule(target: WishStatus, *parties: Party) -> Rule:
-    return Rule(target, frozenset(parties))
+def _rule(target: WishStatus, *parties: Party, barred: Iterable[Party] = ()) -> Rule:
+    return Rule(target, frozenset(parties), frozenset(barred))
 
 
 S, A, P = WishStatus, Action, Party
@@ -95,14 +99,18 @@ TRANSITIONS: Mapping[tuple[WishStatus, Action], Rule] = {
     (S.CLAIMED, A.FULFIL): _rule(S.FULFILLED, P.CLAIMER),
     (S.CLAIMED, A.ASSIGN): _rule(S.ASSIGNED, P.ADMIN),
     (S.FULFILLED, A.RATE): _rule(S.RATED, P.OWNER),
-    (S.FULFILLED, A.VISIT): _rule(S.RATED, P.ADMIN),
+    (S.FULFILLED, A.VISIT): _rule(S.RATED, P.ADMIN, barred=[P.CLAIMER]),  # a return visit is never by the claimer
     (S.FULFILLED, A.REOPEN): _rule(S.CLAIMED, P.OWNER, P.ADMIN),
+    (S.FULFILLED, A.REWORK): _rule(S.ASSIGNED, P.OWNER, P.ADMIN),
     (S.RATED, A.CLOSE): _rule(S.CLOSED, P.ADMIN, P.SYSTEM),
     (S.RATED, A.REOPEN): _rule(S.CLAIMED, P.OWNER, P.ADMIN, P.SYSTEM),
+    (S.RATED, A.REWORK): _rule(S.ASSIGNED, P.OWNER, P.ADMIN, P.SYSTEM),
     (S.ASSIGNED, A.FULFIL): _rule(S.FULFILLED, P.ADMIN),
     (S.ASSIGNED, A.DEFER): _rule(S.DEFERRED, P.ADMIN),
     (S.DEFERRED, A.APPROVE): _rule(S.PUBLISHED, P.ADMIN),
     (S.DEFERRED, A.ASSIGN): _rule(S.ASSIGNED, P.ADMIN),
+    (S.DEFERRED, A.REJECT): _rule(S.REJECTED, P.ADMIN),
+    (S.DEFERRED, A.CANCEL): _rule(S.CANCELLED, P.OWNER),
 }
 
 
@@ -127,8 +135,9 @@ def decide(status: WishStatus | str, action: Action, parties: Iterable[Party]) -
     rule = TRANSITIONS.get((WishStatus(status), action))
     if rule is None:
         raise IllegalTransition(WishStatus(status), action)
-    if not rule.parties & frozenset(parties):
-        raise NotAllowed(action, parties)
+    actor = frozenset(parties)
+    if not rule.parties & actor or rule.barred & actor:
+        raise NotAllowed(action, actor)
     return rule.target
 
 

@@ -10,6 +10,15 @@ import structlog
 _configured = False
 
 
+class _StderrLogger:
+    """Prints to whatever `sys.stderr` is when a line is written (tests swap it), not at set-up."""
+
+    def msg(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    log = debug = info = warn = warning = error = critical = exception = fatal = failure = err = msg
+
+
 def configure(fmt: str = "json", level: int = logging.INFO) -> None:
     global _configured
     renderer: structlog.typing.Processor
@@ -23,7 +32,7 @@ def configure(fmt: str = "json", level: int = logging.INFO) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=lambda *_: _StderrLogger(),
         cache_logger_on_first_use=True,
     )
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")

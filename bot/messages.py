@@ -84,7 +84,7 @@ STATUS_NAMES = {
 ACTION_NAMES = {
     "submit": "提交心愿", "approve": "登记发布", "reject": "未通过", "defer": "暂缓办理", "assign": "转交办理",
     "cancel": "撤回", "claim": "党员认领", "release": "放弃认领", "lapse": "认领失效，重新发布",
-    "fulfil": "心愿完成", "rate": "群众评价", "visit": "电话/上门回访", "reopen": "重新办理", "close": "销号",
+    "fulfil": "心愿完成", "rate": "群众评价", "visit": "电话/上门回访", "reopen": "重新办理", "rework": "退回承办单位重办", "close": "销号",
     "evidence": "上传照片", "contacted": "已联系群众", "consent": "监护人同意", "transcribe": "语音转文字",
     "category": "调整类别", "repost": "再次发布", "phone_visit": "列入电话回访",
 }
@@ -221,18 +221,261 @@ STATS_TEXT = (
 )
 
 # ---------------------------------------------------------------------------------------------
+# === Lifecycle, the wish dialogue, tracking, admin commands (issue 3) ===
+DLG_CATEGORY_SEPARATOR = "、"
+DLG_DONE_SIMILAR_CONFIRMED = "好的，照常提交。"
+WISH_SIMILAR_AGAIN = "请回复“确认”提交，或回复“取消”不提交。"
+TRACK_YOU = "本人"
+TRACK_MEMBER = "{branch}{name}"
+TRACK_MEMBER_UNNAMED = "党员"
+TRACK_NOTE = "：{note}"
+TRACK_UNIT = "\n承办单位：{unit}"
+MINE_MORE = "\n发“进度 编号”查看详细进度。"
+PRIVATE_NOT_YOURS_ACTION = "设为不公开"
+CANCEL_ACTION = "撤回"
+RATE_ACTION = "评价"
+TRACK_ACTION = "查看"
+RATE_CLOSED_TAIL = "\n心愿已办结销号，谢谢您的信任！"
+FEEDBACK_REOPENED_TAIL = "\n我们会继续办理，有进展会告诉您。"
+FEEDBACK_NOTHING_OPEN = "您目前没有等待回访的心愿。"
+NOTICE_PROGRESS_ROUTED = "您的 {code} 号心愿已登记为{tier}问题，将交给相关单位办理。"
+NOTICE_VISIT_RECORDED = "您的 {code} 号心愿回访已记录：{answer}。谢谢您的反馈！"
+NOTICE_REASSIGNED_CLAIMER = "{code} 号心愿已由管理员转交“{unit}”办理，您的认领已结束，谢谢您！"
+NOTICE_REOPENED_CLAIMER = "{code} 号心愿群众反馈“{answer}”：{words}\n请继续办理，办好后再发“完成 {code} 说明”。"
+ALERT_REOPENED = "【回访反馈：需继续办理】{code} 号心愿群众反馈“{answer}”{rating}：{words}\n已退回{back}继续办理。"
+ALERT_RATING = "（{rating}分）"
+ALERT_BACK_CLAIMER = "认领党员"
+ALERT_BACK_UNIT = "承办单位“{unit}”"
+ALERT_NO_WORDS = "（未留言）"
+APPROVE_USAGE = "看不懂“{word}”。请写：通过 {code} [个性|共性|老大难] [未成年] [类别] [承办单位]\n类别：{categories}"
+APPROVE_CATEGORY_TAIL = "类别：{category}。"
+PENDING_TIER = "（{tier}，待转办）"
+PENDING_MINOR = "（涉及未成年人）"
+VISIT_USAGE = "请写明回访结果，例如：回访 {code} 已解决 5 群众很满意"
+VISIT_BY_CLAIMER = "您是 {code} 号心愿的认领人，回访要由其他管理员来做。"
+VISIT_OK = "已记录 {code} 号心愿的回访：{answer}{rating}。"
+VISIT_CLOSE_HINT = "可以发“销号 {code}”办结。"
+VISIT_REOPENED = "心愿已退回继续办理。"
+STATS_SECTION_SEPARATOR = "\n"
+COMMUNITY_SUFFIX = "社区"
+REJECT_EXAMPLE = "驳回 {code} 不属于微心愿范围"
+DEFER_EXAMPLE = "暂缓 {code} 需要等明年预算"
+RATE_STAR = "★"
+MINOR_HINT_WORDS = ("孩子", "儿子", "女儿", "小孩", "学生", "未成年", "孙子", "孙女", "外孙")
+NO_WORDS = frozenset({"否", "不是", "不", "没有", "no", "n"})
+COMMUNITY_STOP_CHARS = "省市区县镇乡村道路街巷号"
+
+# ---------------------------------------------------------------------------------------------
 # === Members: binding, hall, claims, channel posts (issue 4) ===
 UNKNOWN_COMMUNITY = "未填社区"
 CHANNEL_POST = "### 微心愿 {code}号 [{category}]\n> 社区：{community}\n> {text}\n{waited}\n认领请回复公众号：**认领 {code}**"
+CHANNEL_REPOST = "### 重新待认领 微心愿 {code}号 [{category}]\n> 社区：{community}\n> {text}\n{waited}\n认领请回复公众号：**认领 {code}**"
+CHANNEL_CLAIMED = "微心愿 {code}号 已由{branch}的{name}认领，谢谢！"
+WAITED = "已等待{span}"
+WAITED_JUST_NOW = "刚刚提交"
+SPAN_DAYS_HOURS = "{days}天{hours}小时"
+SPAN_DAYS = "{days}天"
+SPAN_HOURS = "{hours}小时"
+SPAN_MINUTES = "{minutes}分钟"
+NO_BRANCH = "党支部"
+NO_NAME = "党员"
+
+# Binding and skills
+BIND_USAGE = "请发“绑定 邀请码 姓名”，例如：绑定 AB3D5F7H 张三"
+BIND_BAD_CODE = "邀请码“{code}”无效，请核对后再发。"
+BIND_USED_CODE = "邀请码“{code}”已经用过了，请向支部要一个新的。"
+BIND_EXPIRED_CODE = "邀请码“{code}”已过期，请向支部要一个新的。"
+BIND_ALREADY = "您已经是{branch}的党员了，不用再绑定。"
+BIND_ADMIN = "管理员账号不能绑定为党员。"
+BIND_ASK_NAME = "请问您的姓名？（回复“取消”可退出）"
+BIND_BAD_NAME = "姓名请写1到20个字。"
+BIND_LEFT = "好的，已退出绑定。"
+BIND_OK = "绑定成功！{name}同志，您已加入{branch}。\n发“大厅”看待认领的心愿，发“特长 维修 助老陪伴”设置特长，方便为您推荐。"
+SKILLS_USAGE = "请写上您的特长，用空格隔开，例如：特长 维修 助老陪伴 法律咨询"
+SKILLS_OK = "已记下您的特长：{skills}。有相关心愿时会优先推荐给您。"
+
+# Hall, claims, reports
+HALL_EMPTY = "大厅里暂时没有待认领的心愿，谢谢关注！"
+HALL_HEADER = "待认领的心愿（最适合您的在前）："
+HALL_LINE = "{code}号 [{category}] {community}｜{text}（{waited}）"
+HALL_FOOTER = "认领请发“认领 编号 [天数]”，例如：认领 {code} 7"
+CLAIM_BAD_DAYS = "天数请写1到{max}之间的数字，例如：认领 {code} 7"
+CLAIM_TOO_MANY = "您已有{n}个认领还没办完（{codes}），最多同时认领{max}个。请先办完或放弃一个再认领。"
+CLAIM_ALREADY_YOURS = "{code} 号心愿您已经认领了，请在{due}前办好。"
+CLAIM_FASTER = "慢了一步：{code} 号心愿刚刚已由{branch}的{name}认领。"
+CLAIM_NEXT_BEST = "\n为您推荐：{code}号 [{category}] {text}\n认领请发“认领 {code}”"
+CLAIM_NOT_PERSONAL = "{code} 号心愿不在认领大厅，不能认领。"
+CLAIM_OK = "认领成功！{code} 号心愿请在{due}前办好。群众的联系方式已单独发给您。"
+CLAIM_DETAILS = "【{code}号心愿 详细信息（请勿外传）】\n{text}\n联系电话：{phone}\n请在{due}前办好，办完发“完成 {code} 说明”。"
+CLAIM_DETAILS_EXTRA = "\n{label}：{values}"
+DETAIL_LABELS = {"phone": "电话", "id": "证件号", "address": "门牌"}
+NO_PHONE = "未留"
+NOT_YOUR_CLAIM = "{code} 号心愿不是您认领的，不能{action}。"
+RELEASE_USAGE = "请写明放弃的原因，例如：放弃 {code} 时间冲突"
+RELEASE_OK = "已放弃 {code} 号心愿，它回到了认领大厅。"
+DONE_USAGE = "请写一句办理情况，例如：完成 {code} 已上门修好水龙头"
+DONE_OK = "谢谢您！{code} 号心愿已记为完成，群众会收到通知。\n现在发一张照片，会作为办理凭证存档。"
+EVIDENCE_OK = "照片已存档，作为 {code} 号心愿的办理凭证。"
+CONTACTED_OK = "已记录您联系了 {code} 号心愿的群众。"
+MY_CLAIMS_EMPTY = "您还没有认领过心愿。发“大厅”看看吧。"
+MY_CLAIMS_OPEN = "进行中："
+MY_CLAIMS_DONE = "已结束："
+MY_CLAIMS_LINE = "{code}号 {text}｜{state}"
+MY_CLAIMS_DUE = "期限 {due}"
+MY_CLAIMS_OVERDUE = "已超期（期限 {due}）"
+CLAIM_OUTCOMES = {"fulfilled": "已完成", "released": "已放弃", "lapsed": "已失效", "reassigned": "已转交"}
+RECOMMEND = "【为您推荐】{code}号心愿 [{category}] {community}\n{text}\n{waited}。愿意帮忙请发“认领 {code}”。"
+
+# Quotas (a section of 统计)
+QUOTA_HEADER = "【{year}年认领任务】"
+QUOTA_MEMBERS = "党员认领：{done}/{total}人达到每人{quota}个"
+QUOTA_MEMBERS_BELOW = "未达标：{names}"
+QUOTA_BRANCH_LINE = "{branch}：完成{n}/{quota}"
+QUOTA_NO_MEMBERS = "还没有绑定的党员。"
 
 # ---------------------------------------------------------------------------------------------
 # === Outbox, sandbox, menu (issue 5) ===
+MENU_WISH_NEW = "许个心愿"
+MENU_WISH_MINE = "我的心愿"
+MENU_MORE = "更多"
+MENU_HALL = "认领大厅"
+MENU_CLAIMS_MINE = "我的认领"
+MENU_HELP = "帮助"
+SANDBOX_BRANCH = "沙盒党支部"
+SANDBOX_LABELS = {
+    "title": "微心愿 沙盒",
+    "intro": "在这里扮演居民、党员和管理员，和机器人对话；右边是机器人主动发出的一切。",
+    "resident_a": "居民 张阿姨",
+    "resident_b": "居民 李大爷",
+    "member_a": "党员 王同志",
+    "admin_a": "管理员 社区书记",
+    "role_resident": "居民",
+    "role_member": "党员",
+    "role_admin": "管理员",
+    "add_person": "添加一个人",
+    "send": "发送",
+    "placeholder": "输入消息，例如：许愿 想请人帮忙修一下楼道灯",
+    "invite": "生成党员邀请码",
+    "invite_made": "邀请码：{code}（党员发送“绑定 {code} 姓名”）",
+    "chat": "对话",
+    "claim_channel": "党员认领群（企业微信机器人）",
+    "admin_group": "管理员群（企业微信机器人）",
+    "cs": "客服消息",
+    "template": "模板消息",
+    "reply": "被动回复",
+    "failed": "发送失败",
+    "menu": "菜单",
+    "menu_wish_new": MENU_WISH_NEW,
+    "menu_wish_mine": MENU_WISH_MINE,
+    "menu_hall": MENU_HALL,
+    "menu_claims_mine": MENU_CLAIMS_MINE,
+    "menu_help": MENU_HELP,
+}
+MENU_PUSHED = "菜单已创建：{buttons}"
+MENU_PUSH_FAILED = "菜单创建失败：{error}"
 
 # ---------------------------------------------------------------------------------------------
 # === Schedules: return visits, reminders, digests (issue 6) ===
+# Return visits (回访) to residents: plain words, many readers are elderly.
+RETURN_VISIT_PROMPT = (
+    "您好！您的 {code} 号心愿“{title}”在{fulfilled_at}办好了。\n"
+    "想问问您：心愿实现了吗？满意吗？\n"
+    "请直接回复一个数字打分：5 很满意，4 满意，3 一般，2 不满意，1 很不满意。\n"
+    "也可以回复“已解决”“部分解决”或“未解决”。"
+)
+RETURN_VISIT_REMINDER = (
+    "您好，再问一下您的 {code} 号心愿“{title}”办得怎么样？\n"
+    "请回复 1 到 5 的数字打分（5 最满意），或回复“已解决”“部分解决”“未解决”。"
+)
+PHONE_VISIT_ALERT = (
+    "【电话回访】{code} 号心愿“{title}”完成于{fulfilled_at}，回访{days}天未收到回复，"
+    "请电话或上门回访，并发“回访 {code} 已解决|部分解决|未解决 [1-5]”记录结果。"
+)
+PHONE_VISIT_NO_WECHAT = (
+    "【电话回访】{code} 号心愿“{title}”完成于{fulfilled_at}，群众没有关注公众号，"
+    "请电话或上门回访，并发“回访 {code} 已解决|部分解决|未解决 [1-5]”记录结果。"
+)
+# Claim reminders to members, alerts to admins.
+CLAIM_DUE_SOON = "提醒：您认领的 {code} 号心愿“{title}”将在{due}到期，请抓紧办理。办好后发“完成 {code} 说明”。"
+CLAIM_OVERDUE = "您认领的 {code} 号心愿“{title}”已超过承诺期限（{due}），请尽快办理；确实办不了请发“放弃 {code} 原因”退回大厅。"
+CLAIM_OVERDUE_ADMIN = "【认领超期】{code} 号心愿“{title}”由{name}认领，承诺{due}前完成，现已超期。"
+NUDGE_HEADER = "【一周督促】您有{n}个认领中的心愿："
+NUDGE_LINE = "{code}号 {title}（{due}前）{overdue}"
+NUDGE_OVERDUE = "已超期"
+NUDGE_FOOTER = "办好后请发“完成 编号 说明”，发“我的认领”查看详情。"
+REPOST_WAITED = "**已等待认领{days}天，请党员同志帮帮忙！**"
+REPOST_ADMIN = "【久未认领】{code} 号心愿“{title}”发布{days}天仍无人认领，已再次发到认领群。"
+UNNAMED_MEMBER = "党员{id}"
+# Digests (汇总) for admins.
+DIGEST_NAMES = {"week": "周报", "tenday": "旬报", "month": "月报"}
+DIGEST_TITLE = "### 微心愿{name}（{start}—{end}）"
+DIGEST_COUNTS = (
+    "新提交 {new}｜发布 {published}｜认领 {claimed}\n"
+    "完成 {fulfilled}｜销号 {closed}｜暂缓 {deferred}｜转办 {assigned}"
+)
+DIGEST_RATES_HEADER = "**三率**（本期发布的心愿，统计到期末）"
+DIGEST_RATE_LINE = "{name} {pct}（{num}/{den}）"
+DIGEST_RATE_NAMES = {"response": "响应率", "resolution": "解决率", "satisfaction": "满意率"}
+DIGEST_RATE_DEFINITIONS = (
+    "> 响应率＝发布后{sla}小时内被认领数/发布数；解决率＝已完成数/已认领数；"
+    "满意率＝4分及以上的评价数/评价数"
+)
+DIGEST_MEDIANS = "用时中位数：发布到认领 {claim}；认领到完成 {fulfil}"
+DIGEST_HOURS = "{n}小时"
+DIGEST_DAYS = "{n}天"
+DIGEST_NA = "—"
+DIGEST_RANK_BRANCHES = "**支部排名**（本期认领不少于{min}件，按完成率）"
+DIGEST_RANK_COMMUNITIES = "**社区排名**（本期发布不少于{min}件，按完成率）"
+DIGEST_RANK_LINE = "{rank}. {name} {pct}（{num}/{den}）"
+DIGEST_RANK_EMPTY = "（暂无达到{min}件的）"
+DIGEST_IDLE_MEMBERS = "**今年尚未认领的党员**（{n}人）：{names}"
+DIGEST_OVERDUE_HEADER = "**超期认领**（{n}件）"
+DIGEST_OVERDUE_LINE = "{code}号 {name} 承诺{due}前 {title}"
+DIGEST_PHONE_HEADER = "**电话回访名单**（{n}件）"
+DIGEST_PHONE_LINE = "{code}号 完成于{fulfilled_at} {title}"
+DIGEST_NONE = "无"
+DIGEST_MORE = "……另有{n}条，详见后台 /admin"
+DIGEST_CUT = "……完整内容见后台 /admin"
+STATS_PHONE_VISITS = "电话回访名单（{n}件）：{codes}"
+STATS_CODE_SEP = "、"
+DIGEST_NAME_SEP = "、"
+DIGEST_CHART_TITLE = "{name} {start}—{end}"
+DIGEST_CHART_LABELS = ("新提交", "发布", "认领", "完成", "销号", "暂缓", "转办")
 
 # ---------------------------------------------------------------------------------------------
 # === Dashboard, ledger (issue 7) ===
+LEDGER_HEADERS = ("编号", "提交时间", "群众", "社区/网格", "类别", "层级", "内容", "状态", "认领党员", "支部",
+                  "承诺时限", "完成时间", "回访评价", "销号时间")
+LEDGER_SHEET = "微心愿台账"
+LEDGER_RATING = "{rating}分"
+LEDGER_FILENAME = "微心愿台账"
+# Dashboard words, used by the templates in bot/admin_web/templates as {{ L.key }}.
+DASH = {
+    "title": "微心愿管理后台", "login": "登录", "logout": "退出", "username": "用户名", "password": "密码",
+    "login_failed": "用户名或密码不对。", "login_locked": "失败次数太多，账号已暂时锁定，请{minutes}分钟后再试。",
+    "overview": "概览", "wishes": "心愿", "members": "党员", "branches": "支部排名", "outbox": "发送失败",
+    "export": "导出台账", "export_csv": "导出 CSV", "export_xlsx": "导出 Excel",
+    "rates_period": "近一个月（{start} 至 {end}）发布的心愿",
+    "rate_response": "响应率", "rate_resolution": "解决率", "rate_satisfaction": "满意率",
+    "rate_response_hint": "{hours}小时内认领 / 发布", "rate_resolution_hint": "已完成 / 已认领",
+    "rate_satisfaction_hint": "4分及以上 / 评价", "by_state": "各状态数量", "trend": "每周趋势（近12周）",
+    "trend_submitted": "提交", "trend_fulfilled": "完成", "week_of": "周",
+    "filter": "筛选", "all": "全部", "state": "状态", "category": "类别", "tier": "层级", "community": "社区",
+    "branch": "支部", "overdue": "已超期", "phone_visit": "待电话回访", "next_page": "下一页", "first_page": "第一页",
+    "code": "编号", "submitted_at": "提交时间", "resident": "群众", "content": "内容", "claimer": "认领党员",
+    "due": "承诺时限", "none": "没有符合条件的心愿。", "timeline": "办理过程", "evidence": "照片",
+    "phone": "电话", "place": "社区/网格", "assigned_unit": "承办单位", "rating": "评价",
+    "actions": "操作", "approve": "登记发布", "reject": "驳回", "defer": "暂缓", "assign": "转办", "close": "销号",
+    "reason": "原因/说明", "unit": "承办单位", "minor": "涉及未成年人", "done": "已办理。",
+    "member_name": "姓名", "quota": "本年度完成 / 目标", "finished_this_year": "本年度完成",
+    "branch_quota": "目标", "rank": "名次", "open_claims": "进行中", "no_rows": "暂无数据。",
+    "recipient": "接收人", "kind": "类型", "attempts": "尝试次数", "last_error": "最后错误", "created": "创建时间",
+    "retry": "重新发送", "retried": "已重新排队发送。", "scope_all": "全部社区", "back": "返回",
+    "ledger_hint": "台账含全部心愿（按权限范围），群众信息已隐去。",
+    "unit_optional": "承办单位（共性/老大难可填）",
+    "need_text": "请填写原因、说明或承办单位。",
+    "detail_phone": "电话", "detail_id": "证件号", "detail_address": "门牌",
+}
 
 # ---------------------------------------------------------------------------------------------
 # === Promises, safety, proxies, flags (issue 9) ===

@@ -37,6 +37,7 @@ class Context:
 
 
 Handler = Callable[[Inbound, Context], "str | None"]
+ReadOnlyHandler = Callable[[Inbound, Role], str]
 
 
 class DomainError(Exception):
@@ -106,11 +107,20 @@ class Router:
     types: dict[str, _Route] = field(default_factory=dict)
     dialogues: dict[str, Handler] = field(default_factory=dict)
     matchers: list[tuple[Callable[[Inbound, Context], bool], _Route]] = field(default_factory=list)
+    readonly: dict[Keyword, ReadOnlyHandler] = field(default_factory=dict)
 
     def command(self, *keywords: Keyword, roles: Iterable[Role] | None = None) -> Callable[[Handler], Handler]:
         def deco(fn: Handler) -> Handler:
             for kw in keywords:
                 self.commands[kw] = _Route(fn, frozenset(roles) if roles else None)
+            return fn
+        return deco
+
+    def read_only(self, *keywords: Keyword) -> Callable[[ReadOnlyHandler], ReadOnlyHandler]:
+        """A command answered from the sender's role alone: no write, no dedupe row, no ORM."""
+        def deco(fn: ReadOnlyHandler) -> ReadOnlyHandler:
+            for kw in keywords:
+                self.readonly[kw] = fn
             return fn
         return deco
 
@@ -166,6 +176,19 @@ class Dispatcher:
         self.routers = routers
         self.fallback = fallback
 
+    def read_only(self, msg: Inbound) -> ReadOnlyHandler | None:
+        """The read-only handler for a text command, if it has one (checked before any DB work)."""
+        if msg.msg_type != "text":
+            return None
+        keyword, _ = parse_command(msg.content)
+        if keyword is None:
+            return None
+        for r in self.routers:
+            fn = r.readonly.get(keyword)
+            if fn is not None:
+                return fn
+        return None
+
     def _allowed(self, route: _Route, ctx: Context) -> str | None:
         if route.roles is None or ctx.role in route.roles:
             return None
@@ -176,11 +199,14 @@ class Dispatcher:
         """The handler for `msg`, or a refusal text."""
         if msg.msg_type == "text":
             keyword, args = parse_command(msg.content)
-            state = ctx.uow.dialogues.active(ctx.user.id or 0, ctx.now)
+            lapsed = ctx.uow.dialogues.expired(ctx.user.id or 0, ctx.now)
+            state = ctx.uow.dialogues.active(ctx.user.id or 0, ctx.now)  # deletes a lapsed one
             if state is not None and keyword not in _DIALOGUE_BREAKERS:
                 for r in self.routers:
                     if state.flow in r.dialogues:
                         return r.dialogues[state.flow]
+            if lapsed and keyword is None:  # an answer to a dialogue that timed out: say so, once
+                return messages.DLG_EXPIRED
             if keyword is not None:
                 ctx.keyword, ctx.args = keyword, args
                 for r in self.routers:
@@ -193,11 +219,14 @@ class Dispatcher:
                 if route is not None:
                     return self._allowed(route, ctx) or route.handler
         else:
+            lapsed = ctx.uow.dialogues.expired(ctx.user.id or 0, ctx.now)
             state = ctx.uow.dialogues.active(ctx.user.id or 0, ctx.now)
             if state is not None and msg.msg_type in ("location", "voice"):
                 for r in self.routers:
                     if state.flow in r.dialogues:
                         return r.dialogues[state.flow]
+            if lapsed and msg.msg_type == "location":
+                return messages.DLG_EXPIRED
             for r in self.routers:
                 route = r.types.get(msg.msg_type)
                 if route is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from typing import Any
+from typing import Any, AsyncIterator
 
 import structlog
 from aiohttp import web
@@ -17,10 +17,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from wechatpy.crypto import WeChatCrypto
 
 from bot import messages
-from bot.appkeys import CLOCK, DATABASE, DISPATCHER, METRICS, SETTINGS, OUTBOX_WAKE
+from bot.appkeys import CLOCK, DATABASE, DISPATCHER, METRICS, OUTBOX_WAKE, PRESENCE, SETTINGS
 from bot.gateway import Duplicate, handle_job
 from bot.inbound import Inbound, InboundError, check_signature, check_timestamp, parse_inbound, refuse_dtd, render_text_reply
 from bot.logs import get_logger, user_ref
+from bot.presence import role_job
 from bot.services import notify
 
 log = get_logger("microwish.server")
@@ -99,7 +100,10 @@ async def dispatch(app: web.Application, msg: Inbound) -> tuple[str | None, str]
     """Run the message's job under the reply budget; (reply, outcome for metrics)."""
     settings, db = app[SETTINGS], app[DATABASE]
     now = app[CLOCK].now()
-    future = asyncio.ensure_future(db.write(handle_job(msg, settings, app[DISPATCHER]), now=now))
+    read_only = app[DISPATCHER].read_only(msg)
+    if read_only is not None:
+        return await answer_read_only(app, msg, read_only)
+    future = asyncio.ensure_future(db.write(handle_job(msg, settings, app[DISPATCHER], app[PRESENCE]), now=now))
     try:
         result = await asyncio.wait_for(asyncio.shield(future), settings.reply_budget_seconds)
     except asyncio.TimeoutError:
@@ -113,6 +117,42 @@ async def dispatch(app: web.Application, msg: Inbound) -> tuple[str | None, str]
         return result.reply, "duplicate"
     app[OUTBOX_WAKE].set()
     return result, "ok"
+
+
+async def answer_read_only(app: web.Application, msg: Inbound, handler: Any) -> tuple[str | None, str]:
+    """帮助 and the like: the role from the cache (or one indexed read), no write, no dedupe row."""
+    presence = app[PRESENCE]
+    presence.touch(msg.source, app[CLOCK].now())
+    role = presence.cached_role(msg.source)
+    if role is None:
+        try:
+            role = await app[DATABASE].read(role_job(msg.source, app[SETTINGS].admin_openids), now=app[CLOCK].now())
+        except Exception:
+            log.exception("callback.failed")
+            return messages.SORRY, "error"
+        presence.remember(msg.source, role)
+    return handler(msg, role), "read_only"
+
+
+async def flush_presence(app: web.Application) -> AsyncIterator[None]:
+    """Cleanup-context step: write buffered window marks every second, and at shutdown."""
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            if app[PRESENCE].pending():
+                try:
+                    await app[DATABASE].write(app[PRESENCE].flush, now=app[CLOCK].now())
+                except Exception:
+                    log.exception("presence.flush_failed")
+
+    task = asyncio.create_task(loop())
+    yield
+    task.cancel()
+    if app[PRESENCE].pending():
+        try:
+            await app[DATABASE].write(app[PRESENCE].flush, now=app[CLOCK].now())
+        except Exception:
+            log.exception("presence.flush_failed")
 
 
 def _deliver_late(app: web.Application, msg: Inbound, fut: "asyncio.Future[Any]") -> None:

@@ -31,9 +31,15 @@ def help_text(role: Role) -> str:
     return text
 
 
+@router.read_only(Keyword.HELP)
+def show_help_fast(msg: Inbound, role: Role) -> str:
+    """What the sender's role may do (served without a write: see bot/gateway.py)."""
+    return help_text(role)
+
+
 @router.command(Keyword.HELP)
 def show_help(msg: Inbound, ctx: Context) -> str:
-    """What the sender's role may do."""
+    """The same, when help is reached through a menu click or inside a unit of work."""
     return help_text(ctx.role)
 
 

@@ -87,6 +87,10 @@ class UnitOfWork:
 Job = Callable[[UnitOfWork], T]
 
 
+class DatabaseClosed(RuntimeError):
+    pass
+
+
 class _Pending:
     __slots__ = ("fn", "now", "future", "loop")
 
@@ -111,6 +115,7 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         n_writers = writers or (1 if self.is_sqlite else 4)
         self.engine = make_engine(url, pool_size=pool_size or (n_writers + 4))
+        self._write_bind = self.engine.execution_options(sqlite_write=True) if self.is_sqlite else self.engine
         self._queue: queue.Queue[_Pending | None] = queue.Queue()
         self._writers = [threading.Thread(target=self._writer_loop, name=f"db-writer-{i}", daemon=True) for i in range(n_writers)]
         for t in self._writers:
@@ -122,6 +127,8 @@ class Database:
 
     async def write(self, fn: Callable[[UnitOfWork], T], *, now: datetime) -> T:
         """Run `fn` in a write transaction (group-committed); return once it is durable."""
+        if self._closed:
+            raise DatabaseClosed("the database is closed")
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
         self._queue.put(_Pending(fn, now, fut, loop))
@@ -168,7 +175,7 @@ class Database:
     # -- internals ------------------------------------------------------------------------
 
     def _session(self, write: bool) -> Session:
-        bind = self.engine.execution_options(sqlite_write=True) if (write and self.is_sqlite) else self.engine
+        bind = self._write_bind if write else self.engine
         return Session(bind=bind, expire_on_commit=False, autoflush=True)
 
     def _writer_loop(self) -> None:

@@ -60,6 +60,12 @@ class Wish(SQLModel, table=True):
         Index("ix_wish_claimer_status", "claimer_id", "status"),
         Index("ix_wish_fulfilled_at", "fulfilled_at"),
         Index("ix_wish_created_at", "created_at"),
+        Index("ix_wish_status_id", "status", "id"),  # dashboard filters + keyset paging (id DESC)
+        Index("ix_wish_category_id", "category", "id"),
+        Index("ix_wish_tier_id", "tier", "id"),
+        Index("ix_wish_community_recent", "community_id", "id"),
+        Index("ix_wish_published_at", "published_at"),  # the rates: wishes published in a period
+        Index("ix_wish_phone_visit", "phone_visit_since"),
     )
 
     id: Optional[int] = Field(default=None, primary_key=True)
@@ -125,7 +131,10 @@ class Claim(SQLModel, table=True):
     """A member's promise on a wish: one row per claim, kept after release or lapse."""
 
     __tablename__ = "claim"
-    __table_args__ = (Index("ix_claim_member_claimed", "member_id", "claimed_at"),)
+    __table_args__ = (
+        Index("ix_claim_member_claimed", "member_id", "claimed_at"),
+        Index("ix_claim_branch_id", "branch_id"),  # dashboard: wishes by the claimer's branch
+    )
 
     id: Optional[int] = Field(default=None, primary_key=True)
     wish_id: int = Field(foreign_key="wish.id", index=True)
@@ -178,7 +187,7 @@ class Outbox(SQLModel, table=True):
     kind: str = Field(sa_column=Column(String(32), nullable=False))  # notice, return_visit, progress, reminder, digest, post…
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     dedupe_key: Optional[str] = Field(default=None, sa_column=Column(String(160), unique=True))
-    state: str = Field(default="pending", sa_column=Column(String(12), nullable=False))  # pending | sent | dead | waiting
+    state: str = Field(default="pending", sa_column=Column(String(12), nullable=False))  # pending | sent | dead | waiting | skipped
     created_at: datetime = _dt(nullable=False)
     next_attempt_at: datetime = _dt(nullable=False)
     attempts: int = 0
@@ -212,6 +221,21 @@ class InviteCode(SQLModel, table=True):
     expires_at: datetime = _dt(nullable=False)
     used_by: Optional[int] = Field(default=None, foreign_key="person.id")
     used_at: Optional[datetime] = _dt()
+
+
+class AdminUser(SQLModel, table=True):
+    """A dashboard login. `community_id` NULL sees everything; `person_id` acts on timelines."""
+
+    __tablename__ = "admin_user"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    username: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    password_hash: str = Field(sa_column=Column(String(256), nullable=False))
+    community_id: Optional[int] = Field(default=None, foreign_key="org_unit.id")
+    person_id: int = Field(foreign_key="person.id")
+    failed_attempts: int = 0
+    locked_until: Optional[datetime] = _dt()
+    created_at: datetime = _dt(nullable=False)
 
 
 class SweepRun(SQLModel, table=True):

@@ -151,3 +151,4 @@ async def bot(aiohttp_client: Any, settings: Settings, clock: FrozenClock, datab
     app = create_app(settings, clock=clock, database=database, background=False)
     client = await aiohttp_client(app)
     yield ChatClient(client, clock=clock)
+    await client.close()  # the app's cleanup runs while the database is still open

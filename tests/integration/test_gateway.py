@@ -19,7 +19,7 @@ from handlers import ROUTERS, common
 from storage.db import Database
 from storage.models import InboundLog, Outbox, Person, Wish, WishEvent
 from tests.conftest import make_settings
-from tests.support import (AES_KEY, RESIDENT, TOKEN, ChatClient, event_xml, reply_content, signed_request,
+from tests.support import (AES_KEY, RESIDENT, RESIDENT2, TOKEN, ChatClient, event_xml, reply_content, signed_request,
                            text_xml)
 
 
@@ -216,3 +216,24 @@ async def test_logs_carry_no_openid_or_content(aiohttp_client: Any, sqlite_url: 
 async def test_unknown_event_types_are_acknowledged(bot: ChatClient) -> None:
     status, body = await bot.post_xml(event_xml(RESIDENT, "TEMPLATESENDJOBFINISH"))
     assert status == 200 and body == "success"
+
+
+async def test_help_is_answered_without_a_write_and_knows_the_role(bot: ChatClient, database: Database) -> None:
+    from tests.support import ADMIN
+
+    assert await bot.send_text(RESIDENT, "帮助") == messages.HELP_RESIDENT + messages.HELP_MEMBER_BIND
+    assert count(database, Person) == 0 and count(database, InboundLog) == 0
+    admin_help = await bot.send_text(ADMIN, "/help")
+    assert admin_help is not None and admin_help.endswith(messages.HELP_ADMIN)
+    metrics = await (await bot.client.get("/metrics")).text()
+    assert 'outcome="read_only"' in metrics
+
+
+async def test_the_window_mark_of_a_help_message_is_written_with_the_next_write(bot: ChatClient, database: Database) -> None:
+    await bot.send_text(RESIDENT, "许愿 先有一个心愿再说")
+    bot.clock.advance(hours=50)
+    await bot.send_text(RESIDENT, "帮助")
+    await bot.send_text(RESIDENT2, "许愿 另一位居民的心愿")  # any write job flushes the buffered marks
+    with database.engine.connect() as conn:
+        last = conn.execute(select(Person.last_inbound_at).where(Person.openid == RESIDENT)).scalar_one()
+    assert last == bot.clock.now()

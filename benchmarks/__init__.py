@@ -1,0 +1,1 @@
+"""`make bench`: load benchmarks that print figures (never part of `make test`)."""

@@ -1,0 +1,207 @@
+"""`make bench`: drive real servers over 127.0.0.1 with wrk and print a table.
+
+Every figure is also given as a ratio to a bare aiohttp handler measured in the same run.
+Requests are pre-signed exactly as WeChat signs them (unique MsgIds, many users); the Lua
+script checks every reply. Needs `wrk` (Debian package) and, for the PostgreSQL rows, a
+server on 127.0.0.1:5432.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks.requests import write_requests
+
+HERE = Path(__file__).parent
+TOKEN = "benchtoken1"
+PG_ADMIN = os.environ.get("MICROWISH_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@dataclass
+class Result:
+    name: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    cpu_us: float
+    rss_mb: float
+    bad: int
+    errors: int
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def proc_peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes], seconds: float = 60) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("server did not start")
+
+
+def start_bot(port: int, db_url: str, workdir: Path) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MICROWISH_")}
+    env.update(MICROWISH_DATABASE_URL=db_url, MICROWISH_WECHAT_TOKEN=TOKEN, MICROWISH_SANDBOX="off",
+               MICROWISH_LOG_FORMAT="json", MICROWISH_RESIDENT_MAX_OPEN="1000000", MICROWISH_RESIDENT_MAX_PER_DAY="1000000",
+               MICROWISH_MEMBER_MAX_OPEN_CLAIMS="1000000", MICROWISH_WECHAT_API_BASE="http://127.0.0.1:9")
+    return subprocess.Popen([sys.executable, "-m", "bot", "serve", "--port", str(port), "--reuse-port"], cwd=workdir, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def wrk(port: int, requests_file: Path, expect: str, seconds: int, connections: int = 64, threads: int = 1) -> dict[str, float]:
+    env = dict(os.environ, BENCH_REQUESTS=str(requests_file), BENCH_EXPECT=expect, BENCH_THREADS=str(threads))
+    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(HERE / "load.lua"),
+                          f"http://127.0.0.1:{port}/wechat"], env=env, capture_output=True, text=True, timeout=seconds + 60)
+    line = next((l for l in out.stdout.splitlines() if l.startswith("RESULT")), None)
+    if line is None:
+        raise RuntimeError(out.stdout + out.stderr)
+    return {k: float(v) for k, v in (p.split("=") for p in line.split()[1:])}
+
+
+def measure(name: str, pids: list[int], run: callable) -> Result:  # type: ignore[valid-type]
+    cpu0 = sum(proc_cpu_seconds(p) for p in pids)
+    r = run()
+    cpu = sum(proc_cpu_seconds(p) for p in pids) - cpu0
+    return Result(name, r["requests"] / r["seconds"], r["p50_us"] / 1000, r["p99_us"] / 1000,
+                  cpu / max(r["requests"], 1) * 1e6, max(proc_peak_rss_mb(p) for p in pids), int(r["bad"]), int(r["errors"]))
+
+
+def pg_database(name: str) -> str | None:
+    try:
+        from sqlalchemy import create_engine, text
+        from sqlalchemy.engine import make_url
+
+        eng = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+        with eng.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            c.execute(text(f'CREATE DATABASE "{name}"'))
+        eng.dispose()
+        return make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
+    except Exception as exc:  # PostgreSQL rows are skipped when no server answers
+        print(f"(PostgreSQL unavailable: {exc})", file=sys.stderr)
+        return None
+
+
+def seed_claimable(db_url: str, n_wishes: int, n_members: int) -> list[int]:
+    """Published wishes and bound members for the 认领 path, written directly (fast)."""
+    from datetime import datetime, timezone
+
+    from sqlalchemy import create_engine, insert
+
+    from storage.models import Person, Wish
+
+    now = datetime.now(timezone.utc)
+    eng = create_engine(db_url)
+    with eng.begin() as c:
+        c.execute(insert(Person), [{"openid": f"oBenchMember{i:016d}", "role": "member", "name": f"党员{i}", "created_at": now,
+                                    "skills": "", "subscribed": True, "window_sent": 0} for i in range(n_members)])
+        rid = c.execute(insert(Person).values(openid="oBenchOwner", role="resident", created_at=now, skills="",
+                                              subscribed=True, window_sent=0)).inserted_primary_key[0]
+        c.execute(insert(Wish), [{"resident_id": rid, "status": "published", "version": 1, "tier": "personal", "category": "维修",
+                                  "content": f"心愿{i}", "masked": f"心愿{i}", "private_details": {}, "source": "text",
+                                  "concerns_minor": False, "public": True, "created_at": now, "published_at": now}
+                                 for i in range(n_wishes)])
+    eng.dispose()
+    return list(range(1, n_wishes + 1))
+
+
+def run_bot_case(name: str, db_url: str, kind: str, expect: str, *, seconds: int, processes: int, tmp: Path,
+                 count: int = 200_000, seed_claims: bool = False) -> Result:
+    from storage.migrate import upgrade
+
+    upgrade(db_url)
+    codes = seed_claimable(db_url, count, 2000) if seed_claims else None
+    port = free_port()
+    procs = [start_bot(port, db_url, tmp) for _ in range(processes)]
+    try:
+        for p in procs:
+            wait_port(port, p)
+        time.sleep(1.5 if processes > 1 else 0.5)
+        req = tmp / f"{kind}.txt"
+        write_requests(req, token=TOKEN, kind=kind, count=count, codes=codes, start_id=int(time.time() * 1000))
+        return measure(name, [p.pid for p in procs], lambda: wrk(port, req, expect, seconds))
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=20)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks")
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--quick", action="store_true", help="3-second runs, SQLite only")
+    args = ap.parse_args()
+    if shutil.which("wrk") is None:
+        print("wrk is not installed: apt-get install wrk", file=sys.stderr)
+        return 2
+    seconds = 3 if args.quick else args.seconds
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        port = free_port()
+        bare = subprocess.Popen([sys.executable, "-m", "benchmarks.bare", str(port)], stderr=subprocess.PIPE)
+        try:
+            wait_port(port, bare)
+            write_requests(tmp / "bare.txt", token=TOKEN, kind="help", count=50_000)
+            results.append(measure("bare aiohttp (ceiling)", [bare.pid], lambda: wrk(port, tmp / "bare.txt", "success", seconds)))
+        finally:
+            bare.terminate()
+            bare.wait()
+        results.append(run_bot_case("帮助 SQLite", f"sqlite:///{tmp}/help.db", "help", "CDATA[", seconds=seconds, processes=1, tmp=tmp))
+        results.append(run_bot_case("许愿 SQLite", f"sqlite:///{tmp}/wish.db", "wish", "编号", seconds=seconds, processes=1, tmp=tmp))
+        if not args.quick:
+            results.append(run_bot_case("认领 SQLite", f"sqlite:///{tmp}/claim.db", "claim", "CDATA[", seconds=seconds, processes=1,
+                                        tmp=tmp, count=60_000, seed_claims=True))
+            for procs in (1, 2):
+                url = pg_database(f"mw_bench_{procs}")
+                if url:
+                    results.append(run_bot_case(f"许愿 PostgreSQL ×{procs}", url, "wish", "编号", seconds=seconds, processes=procs, tmp=tmp))
+            url = pg_database("mw_bench_claim")
+            if url:
+                results.append(run_bot_case("认领 PostgreSQL ×1", url, "claim", "CDATA[", seconds=seconds, processes=1, tmp=tmp,
+                                            count=60_000, seed_claims=True))
+    ceiling = results[0].rps
+    print(f"\n{'path':<24}{'req/s':>9}{'ratio':>8}{'p50 ms':>9}{'p99 ms':>9}{'CPU µs/req':>12}{'RSS MB':>9}{'bad':>6}{'errors':>8}")
+    for r in results:
+        print(f"{r.name:<24}{r.rps:>9.0f}{r.rps / ceiling:>8.2f}{r.p50_ms:>9.1f}{r.p99_ms:>9.1f}{r.cpu_us:>12.0f}{r.rss_mb:>9.0f}{r.bad:>6}{r.errors:>8}")
+    pg = {r.name: r.rps for r in results}
+    if "许愿 PostgreSQL ×1" in pg and "许愿 PostgreSQL ×2" in pg:
+        print(f"\ntwo processes on PostgreSQL / one: {pg['许愿 PostgreSQL ×2'] / pg['许愿 PostgreSQL ×1']:.2f}×")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

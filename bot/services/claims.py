@@ -1,0 +1,203 @@
+"""Claims: a member promises a published wish, fulfils it (with a photo) or gives it back.
+
+Exactly one member wins a wish: `WishRepository.move()` is a compare-and-set, so of several
+simultaneous claims one moves the wish and the others find it already claimed; they are told
+who was faster and offered their next best match from the hall.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bot import messages
+from bot.config import Settings
+from bot.lifecycle import Action, IllegalTransition, Party, WishStatus
+from bot.routing import Refused
+from bot.services import matching, notify, publishing
+from bot.services.members import member_label
+from bot.timefmt import fmt_date, fmt_datetime
+from storage.db import UnitOfWork
+from storage.models import Claim, Person, Wish
+from storage.repositories import WishChanged
+
+EVIDENCE_WINDOW = timedelta(hours=24)  # photos sent this long after 完成 are kept as evidence
+
+
+def parties(wish: Wish, person: Person) -> set[Party]:
+    """How a member stands to a wish: any member, and its claimer when it is theirs."""
+    found = {Party.MEMBER}
+    if wish.claimer_id is not None and wish.claimer_id == person.id:
+        found.add(Party.CLAIMER)
+    return found
+
+
+def _faster(uow: UnitOfWork, wish: Wish, member: Person, settings: Settings) -> Refused:
+    """The refusal for a member who lost the race, naming the winner and the next best wish."""
+    winner = uow.people.get(wish.claimer_id) if wish.claimer_id else None
+    if winner is not None and winner.id == member.id:
+        return Refused(messages.CLAIM_ALREADY_YOURS.format(code=wish.id, due=fmt_datetime(wish.due_at, settings)))
+    name, branch = member_label(uow, winner)
+    text = messages.CLAIM_FASTER.format(code=wish.id, name=name, branch=branch)
+    nxt = matching.hall_for(uow, member, settings, exclude={wish.id or 0}, limit=1)
+    if nxt:
+        text += messages.CLAIM_NEXT_BEST.format(code=nxt[0].id, category=nxt[0].category, text=nxt[0].masked)
+    return Refused(text)
+
+
+def _check_days(days: int | None, wish_id: int, settings: Settings) -> int:
+    days = settings.claim_default_days if days is None else days
+    if not 1 <= days <= settings.claim_max_days:
+        raise Refused(messages.CLAIM_BAD_DAYS.format(max=settings.claim_max_days, code=wish_id))
+    return days
+
+
+def _check_load(uow: UnitOfWork, member: Person, settings: Settings) -> None:
+    held = uow.claims.open_of_member(member.id or 0)
+    if len(held) >= settings.member_max_open_claims:
+        codes = "、".join(f"{c.wish_id}号" for c in held)
+        raise Refused(messages.CLAIM_TOO_MANY.format(n=len(held), codes=codes, max=settings.member_max_open_claims))
+
+
+def claim_wish(uow: UnitOfWork, *, wish_id: int, member: Person, days: int | None, settings: Settings) -> Claim:
+    """Claim a published wish for `days` (default settings.claim_default_days, at most claim_max_days)."""
+    days = _check_days(days, wish_id, settings)
+    wish = uow.wishes.get(wish_id)
+    if wish.claimer_id is not None and wish.status != WishStatus.PUBLISHED:
+        raise _faster(uow, wish, member, settings)
+    if wish.status != WishStatus.PUBLISHED:
+        raise Refused(messages.CLAIM_NOT_PERSONAL.format(code=wish_id))
+    _check_load(uow, member, settings)
+    due = uow.now + timedelta(days=days)
+    try:
+        uow.wishes.move(wish, Action.CLAIM, parties={Party.MEMBER}, actor=member, actor_role=member.role, now=uow.now,
+                        note=str(days), changes={"claimer_id": member.id, "claimed_at": uow.now, "due_at": due})
+    except (WishChanged, IllegalTransition):
+        uow.session.refresh(wish)  # the winner's commit is visible now (READ COMMITTED / same writer)
+        raise _faster(uow, wish, member, settings) from None
+    claim = uow.claims.add(Claim(wish_id=wish.id or 0, member_id=member.id or 0, branch_id=member.branch_id,
+                                 claimed_at=uow.now, due_at=due,
+                                 contact_due_at=uow.now + timedelta(days=settings.contact_default_days)))
+    wish.claim_id = claim.id
+    uow.flush()
+    _tell_claimed(uow, wish, member, settings)
+    return claim
+
+
+def _tell_claimed(uow: UnitOfWork, wish: Wish, member: Person, settings: Settings) -> None:
+    """The claimer gets the unmasked details privately; the resident learns who and by when."""
+    details = messages.CLAIM_DETAILS.format(code=wish.id, text=wish.content, phone=wish.contact_phone or messages.NO_PHONE,
+                                            due=fmt_datetime(wish.due_at, settings))
+    for kind, values in (wish.private_details or {}).items():
+        if values:
+            details += messages.CLAIM_DETAILS_EXTRA.format(label=messages.DETAIL_LABELS.get(kind, kind), values="、".join(values))
+    notify.to_person(uow, member, details, kind="notice", dedupe_key=f"details:{wish.id}:{wish.claim_id}")
+    name, branch = member_label(uow, member)
+    resident = uow.people.get(wish.resident_id)
+    notify.to_person(uow, resident, messages.NOTICE_CLAIMED.format(code=wish.id, name=name, branch=branch,
+                                                                   due=fmt_date(wish.due_at, settings)),
+                     kind="notice", dedupe_key=f"claimed:{wish.id}:{wish.claim_id}")
+    notify.to_claim_channel(uow, messages.CHANNEL_CLAIMED.format(code=wish.id, name=name, branch=branch),
+                            dedupe_key=f"claimed-post:{wish.id}:{wish.claim_id}")
+
+
+def own_claimed_wish(uow: UnitOfWork, *, wish_id: int, member: Person, action: str) -> Wish:
+    """The wish, if this member holds its claim; otherwise a refusal (nobody acts on another's claim)."""
+    wish = uow.wishes.get(wish_id)
+    if wish.claimer_id is None or wish.claimer_id != member.id:
+        raise Refused(messages.NOT_YOUR_CLAIM.format(code=wish_id, action=messages.ACTION_NAMES.get(action, action)))
+    return wish
+
+
+def _end_claim(uow: UnitOfWork, claim_id: int | None, outcome: str) -> None:
+    claim = uow.claims.get(claim_id) if claim_id else None
+    if claim is not None and claim.ended_at is None:
+        claim.ended_at, claim.outcome = uow.now, outcome
+
+
+def release_wish(uow: UnitOfWork, *, wish_id: int, member: Person, reason: str, settings: Settings) -> Wish:
+    """Give a claimed wish back to the hall, with a reason; it is re-posted and re-recommended."""
+    if not reason.strip():
+        raise Refused(messages.RELEASE_USAGE.format(code=wish_id))
+    wish = own_claimed_wish(uow, wish_id=wish_id, member=member, action=Action.RELEASE.value)
+    claim_id = wish.claim_id
+    uow.wishes.move(wish, Action.RELEASE, parties=parties(wish, member), actor=member, actor_role=member.role,
+                    now=uow.now, note=reason.strip(),
+                    changes={"claimer_id": None, "claim_id": None, "claimed_at": None, "due_at": None,
+                             "reposted_at": uow.now})
+    _end_claim(uow, claim_id, "released")
+    notify.to_person(uow, uow.people.get(wish.resident_id), messages.NOTICE_RELEASED.format(code=wish.id),
+                     kind="notice", dedupe_key=f"released:{wish.id}:{claim_id}")
+    publishing.on_published(uow, wish, settings, repost=True, exclude={member.id or 0})
+    return wish
+
+
+def fulfil_wish(uow: UnitOfWork, *, wish_id: int, member: Person, note: str, settings: Settings) -> Wish:
+    """Report a claimed wish fulfilled; the member's next photo becomes its evidence."""
+    if not note.strip():
+        raise Refused(messages.DONE_USAGE.format(code=wish_id))
+    wish = own_claimed_wish(uow, wish_id=wish_id, member=member, action=Action.FULFIL.value)
+    uow.wishes.move(wish, Action.FULFIL, parties=parties(wish, member), actor=member, actor_role=member.role,
+                    now=uow.now, note=note.strip(), changes={"fulfilled_at": uow.now})
+    _end_claim(uow, wish.claim_id, "fulfilled")
+    member.pending_evidence_wish_id = wish.id
+    notify.to_person(uow, uow.people.get(wish.resident_id), messages.NOTICE_FULFILLED.format(code=wish.id, note=note.strip()),
+                     kind="notice", dedupe_key=f"fulfilled:{wish.id}:{wish.claim_id}")
+    return wish
+
+
+def attach_evidence(uow: UnitOfWork, *, member: Person, media_id: str, pic_url: str, settings: Settings) -> Wish | None:
+    """Keep a photo on the timeline of the wish the member just reported fulfilled (None: no such wish)."""
+    wish = uow.wishes.find(member.pending_evidence_wish_id) if member.pending_evidence_wish_id else None
+    if wish is None or wish.fulfilled_at is None or uow.now - wish.fulfilled_at > EVIDENCE_WINDOW:
+        member.pending_evidence_wish_id = None
+        return None
+    uow.wishes.note(wish, action="evidence", actor=member, actor_role=member.role, now=uow.now,
+                    note=pic_url or None, media_id=media_id or None)
+    return wish
+
+
+def mark_contacted(uow: UnitOfWork, *, wish_id: int, member: Person, settings: Settings) -> Wish:
+    """Record the first contact with the resident (the claim's first clock)."""
+    wish = own_claimed_wish(uow, wish_id=wish_id, member=member, action="contacted")
+    claim = uow.claims.get(wish.claim_id) if wish.claim_id else None
+    if claim is not None and claim.contacted_at is None:
+        claim.contacted_at = uow.now
+        uow.wishes.note(wish, action="contacted", actor=member, actor_role=member.role, now=uow.now)
+    return wish
+
+
+def my_claims_text(uow: UnitOfWork, *, member: Person, settings: Settings) -> str:
+    """`我的认领`: open claims (with due dates, overdue marked) then finished ones."""
+    claims = uow.claims.of_member(member.id or 0, limit=30)
+    if not claims:
+        return messages.MY_CLAIMS_EMPTY
+    open_lines, done_lines = [], []
+    for c in claims:
+        wish = uow.wishes.find(c.wish_id)
+        text = (wish.masked if wish else "")[:20]
+        if c.ended_at is None:
+            due = fmt_datetime(c.due_at, settings)
+            state = messages.MY_CLAIMS_OVERDUE.format(due=due) if c.due_at < uow.now else messages.MY_CLAIMS_DUE.format(due=due)
+            open_lines.append(messages.MY_CLAIMS_LINE.format(code=c.wish_id, text=text, state=state))
+        else:
+            state = f"{messages.CLAIM_OUTCOMES.get(c.outcome or '', c.outcome or '')} {fmt_date(c.ended_at, settings)}"
+            done_lines.append(messages.MY_CLAIMS_LINE.format(code=c.wish_id, text=text, state=state))
+    parts = []
+    if open_lines:
+        parts += [messages.MY_CLAIMS_OPEN, *open_lines]
+    if done_lines:
+        parts += [messages.MY_CLAIMS_DONE, *done_lines]
+    return "\n".join(parts)
+
+
+def hall_text(uow: UnitOfWork, *, member: Person, settings: Settings) -> str:
+    """`大厅`: published, unclaimed wishes, best matches for this member first."""
+    wishes = matching.hall_for(uow, member, settings, limit=10)
+    if not wishes:
+        return messages.HALL_EMPTY
+    lines = [messages.HALL_HEADER]
+    for w in wishes:
+        lines.append(messages.HALL_LINE.format(code=w.id, category=w.category, community=publishing.community_name(uow, w),
+                                               text=w.masked[:40], waited=publishing.waited_text(w.created_at, uow.now)))
+    lines.append(messages.HALL_FOOTER.format(code=wishes[0].id))
+    return "\n".join(lines)

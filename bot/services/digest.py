@@ -1,0 +1,332 @@
+"""The admins' digests: weekly, ten-day and monthly figures over the last complete period.
+
+Definitions (interface: "Rules and defaults"), all figures as of the period's end:
+- counts: distinct wishes with a timeline event of that kind inside the period (new = submit,
+  published = approve to published, claimed, fulfilled, closed, deferred, assigned);
+- the cohort: wishes whose `published_at` lies in the period. Over it: response = first claim
+  within `claim_sla_hours` of publishing / published; resolution = fulfilled / claimed;
+  satisfaction = ratings >= 4 / ratings;
+- medians: publishing → first claim, first claim → first fulfilment, over the cohort;
+- branch ranking: claims made in the period by the branch's members, rate = claims the same
+  member fulfilled by the period's end / claims; community ranking: the cohort by the wish's
+  community, rate = fulfilled / published. Only units with >= `ranking_min_items` enter.
+The action lists (overdue claims, phone visits) are as of the clock, for admins to act on.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Sequence
+
+from sqlalchemy import func, select
+
+from bot import messages
+from bot.config import Settings
+from bot.inbound import MAX_REPLY_BYTES, split_utf8
+from bot.lifecycle import WishStatus
+from bot.services import notify
+from bot.services.sweeps import member_name, title_of
+from bot.timefmt import fmt_date, local
+from storage.db import UnitOfWork
+from storage.models import Claim, OrgUnit, Outbox, Person, Wish, WishEvent
+
+PERIOD_KINDS = ("week", "tenday", "month")
+COUNT_KEYS = ("new", "published", "claimed", "fulfilled", "closed", "deferred", "assigned")
+EVENT_OF_COUNT = {"new": "submit", "published": "approve", "claimed": "claim", "fulfilled": "fulfil",
+                  "closed": "close", "deferred": "defer", "assigned": "assign"}
+WEBHOOK_MARKDOWN_BYTES = 4096
+SEND_HOUR = 9
+LIST_MAX = 20
+ADMIN_LIST_MAX = 5
+
+
+@dataclass(frozen=True)
+class Period:
+    kind: str
+    start: datetime  # local midnight, aware
+    end: datetime  # local midnight after the last day (exclusive)
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.start.date().isoformat()}"
+
+    @property
+    def last_day(self) -> date:
+        return self.end.date() - timedelta(days=1)
+
+    @property
+    def send_at(self) -> datetime:
+        """09:00 local on the day after the period: when the digest is due."""
+        return datetime.combine(self.end.date(), time(SEND_HOUR), tzinfo=self.end.tzinfo)
+
+
+def _midnight(d: date, settings: Settings) -> datetime:
+    return datetime.combine(d, time(0), tzinfo=settings.tz)
+
+
+def _tenday_start(d: date) -> date:
+    return d.replace(day=1 if d.day <= 10 else 11 if d.day <= 20 else 21)
+
+
+def last_complete_period(kind: str, now: datetime, settings: Settings) -> Period:
+    """The last complete week (Mon–Mon), ten-day (1–10, 11–20, 21–end) or month before `now` (local)."""
+    today = local(now, settings).date()
+    if kind == "week":
+        end = today - timedelta(days=today.weekday())
+        start = end - timedelta(days=7)
+    elif kind == "tenday":
+        end = _tenday_start(today)
+        start = _tenday_start(end - timedelta(days=1))
+    elif kind == "month":
+        end = today.replace(day=1)
+        start = (end - timedelta(days=1)).replace(day=1)
+    else:
+        raise ValueError(f"unknown digest period {kind!r} (week, tenday, month)")
+    return Period(kind, _midnight(start, settings), _midnight(end, settings))
+
+
+@dataclass(frozen=True)
+class Ranked:
+    name: str
+    num: int
+    den: int
+
+
+@dataclass
+class Digest:
+    period: Period
+    now: datetime
+    counts: dict[str, int]
+    rates: dict[str, tuple[int, int]]  # name → (numerator, denominator)
+    median_claim_hours: float | None
+    median_fulfil_hours: float | None
+    branches: list[Ranked]
+    communities: list[Ranked]
+    idle_members: list[str]
+    overdue: list[str] = field(default_factory=list)
+    phone_visits: list[str] = field(default_factory=list)
+
+
+def _first_events(uow: UnitOfWork, action: str, wish_ids: Sequence[int], before: datetime) -> dict[int, datetime]:
+    if not wish_ids:
+        return {}
+    rows = uow.session.execute(
+        select(WishEvent.wish_id, func.min(WishEvent.at))
+        .where(WishEvent.action == action, WishEvent.wish_id.in_(wish_ids), WishEvent.at < before)
+        .group_by(WishEvent.wish_id)
+    ).all()
+    return {wid: at for wid, at in rows}
+
+
+def _counts(uow: UnitOfWork, start: datetime, end: datetime) -> dict[str, int]:
+    rows = uow.session.execute(
+        select(WishEvent.action, WishEvent.to_status, WishEvent.wish_id)
+        .where(WishEvent.at >= start, WishEvent.at < end, WishEvent.action.in_(list(EVENT_OF_COUNT.values())))
+    ).all()
+    seen: dict[str, set[int]] = defaultdict(set)
+    for action, to_status, wish_id in rows:
+        if action == "approve" and to_status != WishStatus.PUBLISHED.value:
+            continue
+        seen[action].add(wish_id)
+    return {key: len(seen[action]) for key, action in EVENT_OF_COUNT.items()}
+
+
+def _rank(groups: dict[str, tuple[int, int]], minimum: int) -> list[Ranked]:
+    ranked = [Ranked(name, num, den) for name, (num, den) in groups.items() if den >= max(minimum, 1)]
+    return sorted(ranked, key=lambda r: (-r.num / r.den, -r.den, r.name))
+
+
+def _hours(a: datetime, b: datetime) -> float:
+    return (b - a).total_seconds() / 3600
+
+
+def _unit_names(uow: UnitOfWork, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    return {u.id: u.name for u in uow.session.execute(select(OrgUnit).where(OrgUnit.id.in_(ids))).scalars()}
+
+
+def _branch_ranking(uow: UnitOfWork, period: Period, settings: Settings) -> list[Ranked]:
+    start, end = period.start, period.end
+    claims = uow.session.execute(
+        select(Claim, Person.branch_id).join(Person, Person.id == Claim.member_id)
+        .where(Claim.claimed_at >= start, Claim.claimed_at < end)
+    ).all()
+    fulfils = uow.session.execute(
+        select(WishEvent.wish_id, WishEvent.actor_id, WishEvent.at)
+        .where(WishEvent.action == "fulfil", WishEvent.at >= start, WishEvent.at < end)
+    ).all()
+    done = defaultdict(list)
+    for wid, actor, at in fulfils:
+        done[(wid, actor)].append(at)
+    tally: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    for claim, person_branch in claims:
+        branch = claim.branch_id or person_branch
+        if branch is None:
+            continue
+        tally[branch][1] += 1
+        if any(at >= claim.claimed_at for at in done.get((claim.wish_id, claim.member_id), [])):
+            tally[branch][0] += 1
+    names = _unit_names(uow, set(tally))
+    return _rank({names.get(b, str(b)): (n, d) for b, (n, d) in tally.items()}, settings.ranking_min_items)
+
+
+def build_digest(uow: UnitOfWork, settings: Settings, period: Period) -> Digest:
+    """Every figure of one period's digest, read from the database as of the period's end."""
+    start, end, now = period.start, period.end, uow.now
+    cohort = uow.session.execute(select(Wish).where(Wish.published_at >= start, Wish.published_at < end)).scalars().all()
+    ids = [w.id for w in cohort]
+    first_claim = _first_events(uow, "claim", ids, end)
+    first_fulfil = _first_events(uow, "fulfil", ids, end)
+    sla = timedelta(hours=settings.claim_sla_hours)
+    responded = sum(1 for w in cohort if w.id in first_claim and first_claim[w.id] - w.published_at <= sla)
+    ratings = [w.rating for w in cohort if w.rating is not None and w.rated_at is not None and w.rated_at < end]
+    rates = {
+        "response": (responded, len(cohort)),
+        "resolution": (sum(1 for w in cohort if w.id in first_fulfil), sum(1 for w in cohort if w.id in first_claim)),
+        "satisfaction": (sum(1 for r in ratings if r >= 4), len(ratings)),
+    }
+    claim_hours = [_hours(w.published_at, first_claim[w.id]) for w in cohort if w.id in first_claim]
+    fulfil_hours = [_hours(first_claim[w.id], first_fulfil[w.id]) for w in cohort
+                    if w.id in first_claim and w.id in first_fulfil]
+
+    by_community: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    for w in cohort:
+        if w.community_id is not None:
+            by_community[w.community_id][1] += 1
+            by_community[w.community_id][0] += w.id in first_fulfil
+    names = _unit_names(uow, set(by_community))
+    communities = _rank({names.get(c, str(c)): (n, d) for c, (n, d) in by_community.items()}, settings.ranking_min_items)
+
+    year_start = _midnight(local(end - timedelta(microseconds=1), settings).date().replace(month=1, day=1), settings)
+    active = set(uow.session.execute(
+        select(Claim.member_id).where(Claim.claimed_at >= year_start, Claim.claimed_at < end)).scalars())
+    idle = [member_name(p) for p in uow.people.members() if p.id not in active]
+
+    return Digest(period=period, now=now, counts=_counts(uow, start, end), rates=rates,
+                  median_claim_hours=statistics.median(claim_hours) if claim_hours else None,
+                  median_fulfil_hours=statistics.median(fulfil_hours) if fulfil_hours else None,
+                  branches=_branch_ranking(uow, period, settings), communities=communities, idle_members=idle,
+                  overdue=_overdue_lines(uow, settings), phone_visits=_phone_lines(uow, settings))
+
+
+def _overdue_lines(uow: UnitOfWork, settings: Settings) -> list[str]:
+    rows = uow.session.execute(
+        select(Claim, Wish).join(Wish, Wish.id == Claim.wish_id)
+        .where(Claim.ended_at.is_(None), Wish.status == WishStatus.CLAIMED.value, Claim.due_at < uow.now)
+        .order_by(Claim.due_at)
+    ).all()
+    return [messages.DIGEST_OVERDUE_LINE.format(code=w.id, name=member_name(uow.people.get(c.member_id)),
+                                                due=fmt_date(c.due_at, settings), title=title_of(w)) for c, w in rows]
+
+
+def _phone_lines(uow: UnitOfWork, settings: Settings) -> list[str]:
+    wishes = uow.session.execute(
+        select(Wish).where(Wish.status == WishStatus.FULFILLED.value, Wish.phone_visit_since.is_not(None))
+        .order_by(Wish.phone_visit_since, Wish.id)
+    ).scalars().all()
+    return [messages.DIGEST_PHONE_LINE.format(code=w.id, fulfilled_at=fmt_date(w.fulfilled_at, settings), title=title_of(w))
+            for w in wishes]
+
+
+# -- rendering -------------------------------------------------------------------------------
+
+def percent(num: int, den: int) -> str:
+    return f"{num / den:.0%}" if den else messages.DIGEST_NA
+
+
+def duration_text(hours: float | None) -> str:
+    if hours is None:
+        return messages.DIGEST_NA
+    if hours < 48:
+        return messages.DIGEST_HOURS.format(n=f"{hours:.1f}".removesuffix(".0"))
+    return messages.DIGEST_DAYS.format(n=f"{hours / 24:.1f}".removesuffix(".0"))
+
+
+def title_text(period: Period) -> str:
+    return f"{messages.DIGEST_NAMES[period.kind]} {period.start.date():%m.%d}—{period.last_day:%m.%d}"
+
+
+def _list(header: str, lines: list[str], limit: int) -> list[str]:
+    out = [header]
+    out += lines[:limit] or [messages.DIGEST_NONE]
+    if len(lines) > limit:
+        out.append(messages.DIGEST_MORE.format(n=len(lines) - limit))
+    return out
+
+
+def _ranking(header: str, ranked: list[Ranked], minimum: int) -> list[str]:
+    lines = [messages.DIGEST_RANK_LINE.format(rank=i, name=r.name, pct=percent(r.num, r.den), num=r.num, den=r.den)
+             for i, r in enumerate(ranked, 1)]
+    return [header.format(min=minimum)] + (lines or [messages.DIGEST_RANK_EMPTY.format(min=minimum)])
+
+
+def render_digest(d: Digest, settings: Settings, *, list_max: int = LIST_MAX) -> str:
+    """The digest as markdown that also reads well as plain text; lists cut at `list_max` lines."""
+    p = d.period
+    out = [messages.DIGEST_TITLE.format(name=messages.DIGEST_NAMES[p.kind], start=fmt_date(p.start, settings),
+                                        end=fmt_date(p.end - timedelta(seconds=1), settings)),
+           messages.DIGEST_COUNTS.format(**d.counts), "", messages.DIGEST_RATES_HEADER]
+    out += [messages.DIGEST_RATE_LINE.format(name=messages.DIGEST_RATE_NAMES[k], pct=percent(n, m), num=n, den=m)
+            for k, (n, m) in d.rates.items()]
+    out += [messages.DIGEST_RATE_DEFINITIONS.format(sla=settings.claim_sla_hours),
+            messages.DIGEST_MEDIANS.format(claim=duration_text(d.median_claim_hours),
+                                           fulfil=duration_text(d.median_fulfil_hours)), ""]
+    out += _ranking(messages.DIGEST_RANK_BRANCHES, d.branches[:list_max], settings.ranking_min_items)
+    out += [""] + _ranking(messages.DIGEST_RANK_COMMUNITIES, d.communities[:list_max], settings.ranking_min_items)
+    names = d.idle_members[: list_max * 2]
+    shown = messages.DIGEST_NAME_SEP.join(names) or messages.DIGEST_NONE
+    if len(d.idle_members) > len(names):
+        shown += messages.DIGEST_MORE.format(n=len(d.idle_members) - len(names))
+    out += ["", messages.DIGEST_IDLE_MEMBERS.format(n=len(d.idle_members), names=shown)]
+    out += [""] + _list(messages.DIGEST_OVERDUE_HEADER.format(n=len(d.overdue)), d.overdue, list_max)
+    out += [""] + _list(messages.DIGEST_PHONE_HEADER.format(n=len(d.phone_visits)), d.phone_visits, list_max)
+    return "\n".join(out)
+
+
+def admin_message(d: Digest, settings: Settings) -> str:
+    """The digest for one admin on the Official Account: one message of at most 2,048 bytes."""
+    text = render_digest(d, settings, list_max=ADMIN_LIST_MAX)
+    if len(text.encode("utf-8")) <= MAX_REPLY_BYTES:
+        return text
+    tail = "\n" + messages.DIGEST_CUT
+    return split_utf8(text, MAX_REPLY_BYTES - len(tail.encode("utf-8")))[0] + tail
+
+
+def queue_digest(uow: UnitOfWork, settings: Settings, d: Digest) -> int:
+    """Queue the digest: the admins' WeCom group (markdown ≤ 4,096 bytes, the chart) and each admin.
+
+    Returns the rows queued; a digest already queued for its period queues nothing again.
+    """
+    from bot.charts import digest_chart_png
+
+    text = render_digest(d, settings)
+    key = f"digest:{d.period.key}"
+    queued = 0
+    if settings.admin_webhook is not None:
+        for i, chunk in enumerate(split_utf8(text, WEBHOOK_MARKDOWN_BYTES)):
+            queued += uow.outbox.add(channel=notify.ADMIN_CHANNEL, kind="digest", now=uow.now, dedupe_key=f"{key}:md:{i}",
+                                     payload={"msgtype": "markdown", "content": chunk}) is not None
+        if not _queued(uow, f"{key}:image"):  # the chart is drawn only when it is to be sent
+            png = digest_chart_png(d, settings)
+            uow.outbox.add(channel=notify.ADMIN_CHANNEL, kind="digest", now=uow.now, dedupe_key=f"{key}:image",
+                           payload={"msgtype": "image", "base64": base64.b64encode(png).decode("ascii"),
+                                    "md5": hashlib.md5(png).hexdigest()})
+            queued += 1
+    template = {"period": title_text(d.period), "count": str(d.counts["new"])}
+    message = admin_message(d, settings)  # one row each, so outside the window it is one template
+    for admin in uow.people.admins():
+        admin_key = f"{key}:admin:{admin.id}"
+        if admin.openid and not _queued(uow, f"{admin_key}:0"):
+            notify.to_person(uow, admin, message, kind="digest", template=template, dedupe_key=admin_key)
+            queued += 1
+    return queued
+
+
+def _queued(uow: UnitOfWork, dedupe_key: str) -> bool:
+    return uow.session.execute(select(Outbox.id).where(Outbox.dedupe_key == dedupe_key)).first() is not None

@@ -1,0 +1,26 @@
+"""Category suggestion from a wish's words (jieba segmentation + the keyword dictionary)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.categories import KEYWORDS, is_category, suggest_category
+from bot.messages import CATEGORIES
+
+CASES = {
+    "希望有人能辅导孩子的数学作业": "助学", "想要一台轮椅方便出门": "助残", "家里灯坏了想请人来修": "维修",
+    "独居老人希望有人常来陪我聊聊天": "助老陪伴", "想请人陪我去医院复查": "医疗健康", "孩子最近很叛逆想找人谈谈心": "心理疏导",
+    "被拖欠工资不知道怎么维权": "法律咨询", "下岗了想找份工作": "就业", "冬天没有厚被子": "生活物资",
+    "小区垃圾没人清理": "环境设施", "楼下路灯不亮了": "环境设施", "家里下水道堵了": "维修", "希望帮忙代买降压药": "医疗健康",
+    "老伴去世后心情不好": "心理疏导", "家里没有米面油了": "生活物资", "需要法律援助": "法律咨询", "想请人帮忙理发": "其他",
+}
+
+
+@pytest.mark.parametrize(("text", "category"), CASES.items())
+def test_suggests_the_category(text: str, category: str) -> None:
+    assert suggest_category(text) == category
+
+
+def test_every_dictionary_category_is_a_real_one() -> None:
+    assert set(KEYWORDS) | {"其他"} == set(CATEGORIES)
+    assert all(is_category(c) for c in CATEGORIES) and not is_category("修东西")
