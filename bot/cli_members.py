@@ -12,17 +12,15 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable
 
+from bot import messages
 from bot.clock import SystemClock
 from bot.config import Settings
+from bot.messages import Keyword
 from bot.privacy import normalize_phone
-from bot.services.members import NAME_MAX, MemberRow, import_members, issue_invites, split_tags
+from bot.services.members import (NAME_MAX, MemberRow, import_members, issue_invites, phones_of_members,
+                                  split_tags)
 
-# Column headers, Chinese or English, onto MemberRow fields.
-COLUMNS = {
-    "姓名": "name", "name": "name", "手机": "phone", "手机号": "phone", "电话": "phone", "phone": "phone",
-    "支部": "branch", "党支部": "branch", "branch": "branch", "社区": "community", "community": "community",
-    "网格": "grid", "grid": "grid", "特长": "skills", "skills": "skills",
-}
+COLUMNS = messages.IMPORT_COLUMNS
 REQUIRED = ("name", "branch")
 MAX_INVITES = 1000
 
@@ -38,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     invite.add_argument("--branch", required=True, help="the Party branch the codes bind to (made if new)")
     invite.add_argument("--count", type=int, default=1, help="how many codes (default 1)")
     invite.set_defaults(func=cmd_invite)
-    imp = cmds.add_parser("import", help="import members from CSV or XLSX (姓名,手机,支部,社区,网格,特长)")
+    imp = cmds.add_parser("import", help=f"import members from CSV or XLSX ({messages.IMPORT_HEADER_HINT})")
     imp.add_argument("file", type=Path)
     imp.set_defaults(func=cmd_import)
 
@@ -106,7 +104,7 @@ def parse_rows(table: list[list[str]]) -> tuple[list[MemberRow], list[str]]:
     missing = [c for c in REQUIRED if c not in header]
     if missing:
         raise RosterError(f"line 1: the header needs columns {', '.join(missing)} "
-                           "(姓名,手机,支部,社区,网格,特长 or name,phone,branch,community,grid,skills)")
+                           f"({messages.IMPORT_HEADER_HINT})")
     rows, errors = [], []
     phones: dict[str, int] = {}
     for lineno, raw in enumerate(table[1:], start=2):
@@ -139,7 +137,7 @@ def parse_rows(table: list[list[str]]) -> tuple[list[MemberRow], list[str]]:
             errors.append(f"line {lineno}: {'; '.join(problems)}")
             continue
         rows.append(MemberRow(name=name, branch=branch, phone=phone, community=values.get("community") or None,
-                              grid=values.get("grid") or None, skills=split_tags(values.get("skills", ""))))
+                              grid=values.get("grid") or None, skills=split_tags(values.get("skills", "")), line=lineno))
     return rows, errors
 
 
@@ -150,6 +148,13 @@ def _progress(rows: list[MemberRow]) -> Iterable[MemberRow]:
     from rich.progress import track
 
     return track(rows, description="importing", transient=True)
+
+
+def _report(path: Path, errors: list[str]) -> int:
+    print(f"{path.name}: {len(errors)} bad row(s); nothing was imported:", file=sys.stderr)
+    for line in errors:
+        print(f"  {line}", file=sys.stderr)
+    return 1
 
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
@@ -163,23 +168,26 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         print(f"microwish: {exc}", file=sys.stderr)
         return 1
     if errors:
-        print(f"{path.name}: {len(errors)} bad row(s); nothing was imported:", file=sys.stderr)
-        for line in errors:
-            print(f"  {line}", file=sys.stderr)
-        return 1
+        return _report(path, errors)
     if not rows:
         print(f"{path.name}: no members in the file; nothing was imported", file=sys.stderr)
         return 1
+
+    def job(uow: Any) -> tuple[list[str], list[tuple[MemberRow, str]]]:
+        taken = phones_of_members(uow, [r.phone for r in rows if r.phone])
+        if taken:  # checked in the import's own transaction, so nothing is half-imported
+            return [f"line {r.line}: phone {r.phone} already belongs to a bound member" for r in rows if r.phone in taken], []
+        return [], [pair for row in _progress(rows) for pair in import_members(uow, rows=[row], settings=settings)]
+
     db = _database(settings)
     try:
-        def job(uow: Any) -> list[tuple[MemberRow, str]]:
-            return [pair for row in _progress(rows) for pair in import_members(uow, rows=[row], settings=settings)]
-
-        made = db.run_sync(job, SystemClock().now())
+        errors, made = db.run_sync(job, SystemClock().now())
     finally:
         db.close()
+    if errors:
+        return _report(path, errors)
     for row, code in made:
         print(f"{code}\t{row.name}\t{row.branch}")
-    print(f"imported {len(made)} member(s); each binds with 绑定 <code> within {settings.invite_valid_days} days",
+    print(f"imported {len(made)} member(s); each binds with {Keyword.BIND.value} <code> within {settings.invite_valid_days} days",
           file=sys.stderr)
     return 0

@@ -7,8 +7,6 @@ row so a WeChat retry gets the very same answer and changes nothing.
 
 from __future__ import annotations
 
-from sqlalchemy.exc import IntegrityError
-
 from bot.config import Settings
 from bot.inbound import Inbound
 from bot.logs import get_logger
@@ -33,15 +31,8 @@ def handle_job(msg: Inbound, settings: Settings, dispatcher: Dispatcher, presenc
         if presence is not None and presence.pending():
             presence.flush(uow)
         key = msg.dedupe_key
-        seen = uow.inbound.get(key)
-        if seen is not None:
-            return Duplicate(seen.reply)
-        try:
-            with uow.session.begin_nested():
-                row = uow.inbound.record(key, msg_type=msg.event or msg.msg_type, now=uow.now)
-        except IntegrityError:  # a concurrent retry got here first (PostgreSQL); its reply is committed now
-            seen = uow.inbound.get(key)
-            return Duplicate(seen.reply if seen else None)
+        if not uow.inbound.reserve(key, msg_type=msg.event or msg.msg_type, now=uow.now):
+            return Duplicate(uow.inbound.reply_of(key))  # a retry, or a concurrent copy that committed first
         person = uow.people.ensure(msg.source, now=uow.now, admin_openids=settings.admin_openids)
         if not msg.is_event or msg.event in ("click", "subscribe", "scan"):
             uow.people.note_inbound(person, uow.now)
@@ -58,8 +49,8 @@ def handle_job(msg: Inbound, settings: Settings, dispatcher: Dispatcher, presenc
                 if reply is None:
                     raise
                 uow.session.expire_all()
-        row.reply = reply
         uow.flush()
+        uow.inbound.store_reply(key, reply)
         if presence is not None:
             role = person.role
             uow.after_commit(lambda: presence.remember(msg.source, role))

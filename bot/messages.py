@@ -332,6 +332,20 @@ QUOTA_MEMBERS = "党员认领：{done}/{total}人达到每人{quota}个"
 QUOTA_MEMBERS_BELOW = "未达标：{names}"
 QUOTA_BRANCH_LINE = "{branch}：完成{n}/{quota}"
 QUOTA_NO_MEMBERS = "还没有绑定的党员。"
+LIST_SEP = "、"
+WISH_NO = "{code}号"
+TAG_SEPARATORS = "，、；"  # full-width separators members type between skill tags
+EXAMPLE_CLAIM = "认领 12 7"
+EXAMPLE_RELEASE = "放弃 12 时间冲突"
+EXAMPLE_DONE = "完成 12 已上门修好"
+EXAMPLE_CONTACTED = "已联系 12"
+# `microwish members import` column headers (Chinese or English) → field
+IMPORT_COLUMNS = {
+    "姓名": "name", "name": "name", "手机": "phone", "手机号": "phone", "电话": "phone", "phone": "phone",
+    "支部": "branch", "党支部": "branch", "branch": "branch", "社区": "community", "community": "community",
+    "网格": "grid", "grid": "grid", "特长": "skills", "skills": "skills",
+}
+IMPORT_HEADER_HINT = "姓名,手机,支部,社区,网格,特长 or name,phone,branch,community,grid,skills"
 
 # ---------------------------------------------------------------------------------------------
 # === Outbox, sandbox, menu (issue 5) ===

@@ -64,7 +64,7 @@ def bind_name(msg: Inbound, ctx: Context) -> str:
 def skills(msg: Inbound, ctx: Context) -> str:
     """`特长 <标签…>`: replace my skill tags."""
     tags = members.set_skills(ctx.uow, member=ctx.user, text=ctx.args)
-    return messages.SKILLS_OK.format(skills="、".join(tags))
+    return messages.SKILLS_OK.format(skills=messages.LIST_SEP.join(tags))
 
 
 @router.command(Keyword.HALL, roles=MEMBER)
@@ -76,7 +76,7 @@ def hall(msg: Inbound, ctx: Context) -> str:
 @router.command(Keyword.CLAIM, roles=MEMBER)
 def claim(msg: Inbound, ctx: Context) -> str:
     """`认领 <编号> [天数]`."""
-    wish_id, rest = _code_and_rest(ctx, "认领 12 7")
+    wish_id, rest = _code_and_rest(ctx, messages.EXAMPLE_CLAIM)
     days_text = rest.split()[0] if rest.split() else ""
     if days_text and not days_text.isdigit():
         raise Refused(messages.CLAIM_BAD_DAYS.format(max=ctx.settings.claim_max_days, code=wish_id))
@@ -88,7 +88,7 @@ def claim(msg: Inbound, ctx: Context) -> str:
 @router.command(Keyword.RELEASE, roles=MEMBER)
 def release(msg: Inbound, ctx: Context) -> str:
     """`放弃 <编号> <原因>`."""
-    wish_id, reason = _code_and_rest(ctx, "放弃 12 时间冲突")
+    wish_id, reason = _code_and_rest(ctx, messages.EXAMPLE_RELEASE)
     claims.release_wish(ctx.uow, wish_id=wish_id, member=ctx.user, reason=reason, settings=ctx.settings)
     return messages.RELEASE_OK.format(code=wish_id)
 
@@ -96,7 +96,7 @@ def release(msg: Inbound, ctx: Context) -> str:
 @router.command(Keyword.DONE, roles=MEMBER)
 def done(msg: Inbound, ctx: Context) -> str:
     """`完成 <编号> <说明>`; a photo sent next is kept as evidence."""
-    wish_id, note = _code_and_rest(ctx, "完成 12 已上门修好")
+    wish_id, note = _code_and_rest(ctx, messages.EXAMPLE_DONE)
     claims.fulfil_wish(ctx.uow, wish_id=wish_id, member=ctx.user, note=note, settings=ctx.settings)
     return messages.DONE_OK.format(code=wish_id)
 
@@ -104,7 +104,7 @@ def done(msg: Inbound, ctx: Context) -> str:
 @router.command(Keyword.CONTACTED, roles=MEMBER)
 def contacted(msg: Inbound, ctx: Context) -> str:
     """`已联系 <编号>`."""
-    wish_id, _ = _code_and_rest(ctx, "已联系 12")
+    wish_id, _ = _code_and_rest(ctx, messages.EXAMPLE_CONTACTED)
     claims.mark_contacted(ctx.uow, wish_id=wish_id, member=ctx.user, settings=ctx.settings)
     return messages.CONTACTED_OK.format(code=wish_id)
 

@@ -6,6 +6,8 @@ from datetime import datetime
 from typing import Any, Iterable, Sequence
 
 from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -248,14 +250,33 @@ class OutboxRepository:
 
 
 class InboundRepository:
+    """The dedupe log, in Core statements: it is on every message's path."""
+
     def __init__(self, session: Session) -> None:
         self.s = session
 
     def get(self, key: str) -> InboundLog | None:
         return self.s.get(InboundLog, key)
 
+    def reserve(self, key: str, *, msg_type: str, now: datetime) -> bool:
+        """Insert the key unless present; False for a message already handled.
+
+        On PostgreSQL a concurrent copy of the same message waits on the unique key until the
+        first transaction ends, then sees its row (ON CONFLICT DO NOTHING), so one copy wins.
+        """
+        dialect = self.s.get_bind().dialect.name
+        ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(InboundLog)
+        stmt = (ins.values(dedupe_key=key, msg_type=msg_type, received_at=now)
+                .on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(InboundLog.dedupe_key))
+        return self.s.connection().execute(stmt).first() is not None
+
+    def reply_of(self, key: str) -> str | None:
+        return self.s.connection().execute(select(InboundLog.reply).where(InboundLog.dedupe_key == key)).scalar_one_or_none()
+
+    def store_reply(self, key: str, reply: str | None) -> None:
+        self.s.connection().execute(update(InboundLog).where(InboundLog.dedupe_key == key).values(reply=reply))
+
     def record(self, key: str, *, msg_type: str, now: datetime) -> InboundLog:
-        """Reserve the key first: a concurrent retry blocks on the unique key, then sees our reply."""
         row = InboundLog(dedupe_key=key, msg_type=msg_type, received_at=now)
         self.s.add(row)
         self.s.flush()
@@ -265,9 +286,18 @@ class InboundRepository:
 class DialogueRepository:
     def __init__(self, session: Session) -> None:
         self.s = session
+        self._absent: set[int] = set()  # looked up and not found in this unit of work
+
+    def _load(self, person_id: int) -> DialogueState | None:
+        if person_id in self._absent:
+            return None
+        state = self.s.get(DialogueState, person_id)
+        if state is None:
+            self._absent.add(person_id)
+        return state
 
     def active(self, person_id: int, now: datetime) -> DialogueState | None:
-        state = self.s.get(DialogueState, person_id)
+        state = self._load(person_id)
         if state is not None and state.expires_at <= now:
             self.s.delete(state)
             self.s.flush()
@@ -275,10 +305,11 @@ class DialogueRepository:
         return state
 
     def expired(self, person_id: int, now: datetime) -> bool:
-        state = self.s.get(DialogueState, person_id)
+        state = self._load(person_id)
         return state is not None and state.expires_at <= now
 
     def start(self, person_id: int, *, flow: str, step: str, data: dict[str, Any], expires_at: datetime) -> DialogueState:
+        self._absent.discard(person_id)
         state = self.s.get(DialogueState, person_id)
         if state is None:
             state = DialogueState(person_id=person_id, flow=flow, step=step, data=data, expires_at=expires_at)

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from bot import messages
 from bot.config import Settings
+from bot.logs import get_logger
 from bot.lifecycle import Action, IllegalTransition, Party, WishStatus
 from bot.routing import Refused
 from bot.services import matching, notify, publishing
@@ -20,6 +21,7 @@ from storage.db import UnitOfWork
 from storage.models import Claim, Person, Wish
 from storage.repositories import WishChanged
 
+log = get_logger("microwish.claims")
 EVIDENCE_WINDOW = timedelta(hours=24)  # photos sent this long after 完成 are kept as evidence
 
 
@@ -54,7 +56,7 @@ def _check_days(days: int | None, wish_id: int, settings: Settings) -> int:
 def _check_load(uow: UnitOfWork, member: Person, settings: Settings) -> None:
     held = uow.claims.open_of_member(member.id or 0)
     if len(held) >= settings.member_max_open_claims:
-        codes = "、".join(f"{c.wish_id}号" for c in held)
+        codes = messages.LIST_SEP.join(messages.WISH_NO.format(code=c.wish_id) for c in held)
         raise Refused(messages.CLAIM_TOO_MANY.format(n=len(held), codes=codes, max=settings.member_max_open_claims))
 
 
@@ -79,6 +81,7 @@ def claim_wish(uow: UnitOfWork, *, wish_id: int, member: Person, days: int | Non
                                  contact_due_at=uow.now + timedelta(days=settings.contact_default_days)))
     wish.claim_id = claim.id
     uow.flush()
+    log.info("wish.claimed", wish_id=wish.id, member_id=member.id, claim_id=claim.id, days=days)
     _tell_claimed(uow, wish, member, settings)
     return claim
 
@@ -89,7 +92,7 @@ def _tell_claimed(uow: UnitOfWork, wish: Wish, member: Person, settings: Setting
                                             due=fmt_datetime(wish.due_at, settings))
     for kind, values in (wish.private_details or {}).items():
         if values:
-            details += messages.CLAIM_DETAILS_EXTRA.format(label=messages.DETAIL_LABELS.get(kind, kind), values="、".join(values))
+            details += messages.CLAIM_DETAILS_EXTRA.format(label=messages.DETAIL_LABELS.get(kind, kind), values=messages.LIST_SEP.join(values))
     notify.to_person(uow, member, details, kind="notice", dedupe_key=f"details:{wish.id}:{wish.claim_id}")
     name, branch = member_label(uow, member)
     resident = uow.people.get(wish.resident_id)
@@ -125,6 +128,7 @@ def release_wish(uow: UnitOfWork, *, wish_id: int, member: Person, reason: str, 
                     changes={"claimer_id": None, "claim_id": None, "claimed_at": None, "due_at": None,
                              "reposted_at": uow.now})
     _end_claim(uow, claim_id, "released")
+    log.info("wish.released", wish_id=wish.id, member_id=member.id, claim_id=claim_id)
     notify.to_person(uow, uow.people.get(wish.resident_id), messages.NOTICE_RELEASED.format(code=wish.id),
                      kind="notice", dedupe_key=f"released:{wish.id}:{claim_id}")
     publishing.on_published(uow, wish, settings, repost=True, exclude={member.id or 0})
@@ -139,6 +143,7 @@ def fulfil_wish(uow: UnitOfWork, *, wish_id: int, member: Person, note: str, set
     uow.wishes.move(wish, Action.FULFIL, parties=parties(wish, member), actor=member, actor_role=member.role,
                     now=uow.now, note=note.strip(), changes={"fulfilled_at": uow.now})
     _end_claim(uow, wish.claim_id, "fulfilled")
+    log.info("wish.fulfilled", wish_id=wish.id, member_id=member.id, claim_id=wish.claim_id)
     member.pending_evidence_wish_id = wish.id
     notify.to_person(uow, uow.people.get(wish.resident_id), messages.NOTICE_FULFILLED.format(code=wish.id, note=note.strip()),
                      kind="notice", dedupe_key=f"fulfilled:{wish.id}:{wish.claim_id}")

@@ -30,7 +30,7 @@ from bot.config import Settings
 from bot.inbound import MAX_REPLY_BYTES, split_utf8
 from bot.lifecycle import WishStatus
 from bot.services import notify
-from bot.services.sweeps import member_name, title_of
+from bot.services.sweeps import member_name, on_phone_list, title_of
 from bot.timefmt import fmt_date, local
 from storage.db import UnitOfWork
 from storage.models import Claim, OrgUnit, Outbox, Person, Wish, WishEvent
@@ -227,7 +227,7 @@ def _overdue_lines(uow: UnitOfWork, settings: Settings) -> list[str]:
 
 def _phone_lines(uow: UnitOfWork, settings: Settings) -> list[str]:
     wishes = uow.session.execute(
-        select(Wish).where(Wish.status == WishStatus.FULFILLED.value, Wish.phone_visit_since.is_not(None))
+        select(Wish).where(*on_phone_list())
         .order_by(Wish.phone_visit_since, Wish.id)
     ).scalars().all()
     return [messages.DIGEST_PHONE_LINE.format(code=w.id, fulfilled_at=fmt_date(w.fulfilled_at, settings), title=title_of(w))

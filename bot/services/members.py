@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from bot import messages
 from bot.config import Settings
@@ -23,7 +23,7 @@ from storage.models import InviteCode, OrgUnit, Person
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I: codes are read aloud and typed
 CODE_LENGTH = 8
 NAME_MAX = 20
-_TAG_SPLIT_RE = re.compile(r"[\s,，、;；/]+")
+_TAG_SPLIT_RE = re.compile(r"[\s,;/" + messages.TAG_SEPARATORS + "]+")
 
 
 @dataclass
@@ -45,10 +45,11 @@ class MemberRow:
     community: str | None = None
     grid: str | None = None
     skills: list[str] = field(default_factory=list)
+    line: int = 0  # where it was in the file, for the report
 
 
 def split_tags(text: str) -> list[str]:
-    """Skill tags from free text (spaces, commas or 、 between them), duplicates dropped."""
+    """Skill tags from free text (spaces or commas, half- or full-width, between them), duplicates dropped."""
     seen: list[str] = []
     for tag in _TAG_SPLIT_RE.split(text.strip()):
         if tag and tag not in seen:
@@ -84,6 +85,14 @@ def issue_invites(uow: UnitOfWork, *, branch: str, count: int, settings: Setting
         codes.append(code)
     uow.flush()
     return codes
+
+
+def phones_of_members(uow: UnitOfWork, phones: list[str]) -> set[str]:
+    """Which of these phones already belong to a bound member (they must not be imported twice)."""
+    if not phones:
+        return set()
+    found = uow.session.execute(select(Person.phone).where(Person.role == Role.MEMBER.value, Person.phone.in_(phones)))
+    return {p for (p,) in found}
 
 
 def import_members(uow: UnitOfWork, *, rows: list[MemberRow], settings: Settings) -> list[tuple[MemberRow, str]]:

@@ -53,7 +53,7 @@ def quota_section(uow: UnitOfWork, settings: Settings) -> str:
         lines.append(messages.QUOTA_MEMBERS.format(done=f.members_done, total=f.members_total,
                                                    quota=settings.member_yearly_quota))
         if f.members_below:
-            names = "、".join(f.members_below[:BELOW_LISTED]) + ("…" if len(f.members_below) > BELOW_LISTED else "")
+            names = messages.LIST_SEP.join(f.members_below[:BELOW_LISTED]) + ("…" if len(f.members_below) > BELOW_LISTED else "")
             lines.append(messages.QUOTA_MEMBERS_BELOW.format(names=names))
     for name, n in f.branches:
         lines.append(messages.QUOTA_BRANCH_LINE.format(branch=name, n=n, quota=settings.branch_yearly_quota))

@@ -152,7 +152,10 @@ def sweep_return_visit_reminders(uow: UnitOfWork, settings: Settings) -> int:
     cutoff = now - timedelta(days=settings.return_visit_reminder_days)
     guard = [*_awaiting_answer(), _prompted_this_cycle(), _not_on_phone_list(),
              or_(Wish.return_visit_reminded_at.is_(None), Wish.return_visit_reminded_at < Wish.return_visit_prompted_at)]
-    stmt = select(Wish).where(*guard, Wish.return_visit_prompted_at <= cutoff).order_by(Wish.id)
+    # a reminder caught up so late that the phone visit is due as well is left to the phone visit
+    phone_due = now - timedelta(days=settings.return_visit_phone_days)
+    stmt = select(Wish).where(*guard, Wish.return_visit_prompted_at <= cutoff,
+                              Wish.return_visit_prompted_at > phone_due).order_by(Wish.id)
     done = 0
     for wish in _candidates(uow, stmt, Wish):
         if not _mark(uow, Wish, wish.id, {"return_visit_reminded_at": now}, *guard):
@@ -320,10 +323,15 @@ def sweep_digests(uow: UnitOfWork, settings: Settings) -> int:
 
 # -- the phone-visit list in the stats reply ------------------------------------------------
 
+def on_phone_list() -> list[ColumnElement[bool]]:
+    """Wishes on the phone-visit list now: still unanswered, listed in the current fulfilment cycle."""
+    return [Wish.status == FULFILLED, Wish.phone_visit_since.is_not(None), Wish.phone_visit_since >= Wish.fulfilled_at]
+
+
 def phone_visit_section(uow: UnitOfWork, settings: Settings) -> str:
     """A block for the stats reply: wishes on the phone-visit list (no answer to the return visit)."""
     ids = uow.session.execute(
-        select(Wish.id).where(Wish.status == FULFILLED, Wish.phone_visit_since.is_not(None)).order_by(Wish.id)
+        select(Wish.id).where(*on_phone_list()).order_by(Wish.id)
     ).scalars().all()
     if not ids:
         return ""

@@ -118,3 +118,23 @@ def test_import_refuses_unknown_files_and_headers(cli_env: str, database: Databa
     err = capsys.readouterr().err
     assert "only .csv and .xlsx" in err and "branch" in err and "no such file" in err
     assert rows(database, InviteCode) == []
+
+
+def test_import_refuses_a_phone_that_already_belongs_to_a_member(
+        cli_env: str, database: Database, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    first = write_csv(tmp_path / "a.csv", "姓名,手机,支部\n张三,13800138000,第一支部\n")
+    assert main(["members", "import", str(first)]) == 0
+    code = capsys.readouterr().out.split("\t")[0]
+
+    def bind(uow: UnitOfWork) -> Person:
+        p = uow.people.ensure("o_cli_member_000000000000002", now=uow.now)
+        return members.bind_member(uow, person=p, code=code, name=None, settings=make_settings(cli_env))
+
+    database.run_sync(bind, SystemClock().now())
+    again = write_csv(tmp_path / "b.csv", "姓名,手机,支部\n李四,13900000000,第一支部\n张三,13800138000,第一支部\n")
+
+    assert main(["members", "import", str(again)]) == 1
+
+    err = capsys.readouterr().err
+    assert "line 3: phone 13800138000 already belongs to a bound member" in err and "line 2" not in err
+    assert [r.name for r in rows(database, InviteCode)] == ["张三"]

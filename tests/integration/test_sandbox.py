@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from bot import messages
 from bot.app import create_app
 from bot.clock import FrozenClock
 from bot.messages import Keyword
@@ -27,64 +28,55 @@ def sandbox_settings(db_url: str) -> Any:
 
 
 async def test_sandbox_page_talks_to_the_real_callback_and_shows_what_the_bot_sent(
-        aiohttp_client: Any, db_url: str, clock: FrozenClock) -> None:
+        db_url: str, database: Database, aiohttp_client: Any, clock: FrozenClock) -> None:
     settings = sandbox_settings(db_url)
-    database = Database(db_url)
-    try:
-        app = create_app(settings, clock=clock, database=database, background=False)
-        client = await aiohttp_client(app)
-        page = await client.get("/sandbox")
-        assert page.status == 200 and "sandbox.js" in await page.text()
-        config = await (await client.get("/sandbox/api/config")).json()
-        assert {p["role"] for p in config["personas"]} == {"resident", "member", "admin"}
-        assert config["robots"] == {"claim": CLAIM_ROBOT_KEY, "admin": ADMIN_ROBOT_KEY}
+    app = create_app(settings, clock=clock, database=database, background=False)
+    client = await aiohttp_client(app)
+    page = await client.get("/sandbox")
+    assert page.status == 200 and "sandbox.js" in await page.text()
+    config = await (await client.get("/sandbox/api/config")).json()
+    assert {p["role"] for p in config["personas"]} == {"resident", "member", "admin"}
+    assert config["robots"] == {"claim": CLAIM_ROBOT_KEY, "admin": ADMIN_ROBOT_KEY}
 
-        said = await (await client.post("/sandbox/api/say", json={"openid": RESIDENT, "text": f"{Keyword.WISH} {WISH_TEXT}"})).json()
-        assert said["status"] == 200 and said["reply"]
-        code = re.search(r"\d+", said["reply"])
-        assert code is not None  # the passive reply names the wish's number
+    said = await (await client.post("/sandbox/api/say", json={"openid": RESIDENT, "text": f"{Keyword.WISH} {WISH_TEXT}"})).json()
+    assert said["status"] == 200 and said["reply"]
+    code = re.search(r"\d+", said["reply"])
+    assert code is not None  # the passive reply names the wish's number
 
-        def queue(uow: UnitOfWork) -> None:
-            notify.to_person(uow, uow.people.by_openid(RESIDENT), "notice from the bot", dedupe_key="sandbox-test")
-            notify.to_claim_channel(uow, "a post for the members", dedupe_key="sandbox-post")
+    def queue(uow: UnitOfWork) -> None:
+        notify.to_person(uow, uow.people.by_openid(RESIDENT), "notice from the bot", dedupe_key="sandbox-test")
+        notify.to_claim_channel(uow, "a post for the members", dedupe_key="sandbox-post")
 
-        await database.write(queue, now=clock.now())
-        assert own_url(app) == str(client.make_url("")).rstrip("/")
-        endpoints = endpoints_for(settings, sandbox_url=own_url(app))
-        assert endpoints.api_base.endswith("/sandbox/wx")
-        assert await deliver_due(database, settings, clock.now(), endpoints=endpoints) >= 2
+    await database.write(queue, now=clock.now())
+    assert own_url(app) == str(client.make_url("")).rstrip("/")
+    endpoints = endpoints_for(settings, sandbox_url=own_url(app))
+    assert endpoints.api_base.endswith("/sandbox/wx")
+    assert await deliver_due(database, settings, clock.now(), endpoints=endpoints) >= 2
 
-        feed = (await (await client.get("/sandbox/api/feed?since=0")).json())["items"]
-        says = [i for i in feed if i["type"] == "say"]
-        assert says[0]["openid"] == RESIDENT and says[0]["reply"] == said["reply"]
-        assert {"type": "cs", "openid": RESIDENT, "text": "notice from the bot"}.items() <= next(
-            i for i in feed if i["type"] == "cs" and i["text"] == "notice from the bot").items()
-        assert any(i["type"] == "robot" and i["robot"] == CLAIM_ROBOT_KEY and i["text"] == "a post for the members" for i in feed)
-        later = (await (await client.get(f"/sandbox/api/feed?since={feed[-1]['seq']}")).json())["items"]
-        assert later == []
-        # The emulator really enforces the rules: a person who never wrote cannot get a customer-service message.
-        emulator = app[SANDBOX].emulator
-        assert emulator.texts_to(RESIDENT) and emulator.windows.get(PERSONAS[1]["openid"]) is None
-    finally:
-        database.close()
+    feed = (await (await client.get("/sandbox/api/feed?since=0")).json())["items"]
+    says = [i for i in feed if i["type"] == "say"]
+    assert says[0]["openid"] == RESIDENT and says[0]["reply"] == said["reply"]
+    assert {"type": "cs", "openid": RESIDENT, "text": "notice from the bot"}.items() <= next(
+        i for i in feed if i["type"] == "cs" and i["text"] == "notice from the bot").items()
+    assert any(i["type"] == "robot" and i["robot"] == CLAIM_ROBOT_KEY and i["text"] == "a post for the members" for i in feed)
+    later = (await (await client.get(f"/sandbox/api/feed?since={feed[-1]['seq']}")).json())["items"]
+    assert later == []
+    # The emulator really enforces the rules: a person who never wrote cannot get a customer-service message.
+    emulator = app[SANDBOX].emulator
+    assert emulator.texts_to(RESIDENT) and emulator.windows.get(PERSONAS[1]["openid"]) is None
 
 
 async def test_sandbox_admin_persona_is_an_admin_and_invites_bind_members(
-        aiohttp_client: Any, sqlite_url: str, clock: FrozenClock) -> None:
-    settings = sandbox_settings(sqlite_url)
-    database = Database(sqlite_url)
-    try:
-        client = await aiohttp_client(create_app(settings, clock=clock, database=database, background=False))
-        await client.post("/sandbox/api/say", json={"openid": SANDBOX_ADMIN, "text": Keyword.HELP.value})
-        admin = database.run_sync(lambda uow: uow.people.by_openid(SANDBOX_ADMIN), clock.now(), False)
-        assert admin is not None and admin.role == "admin"
-        code = (await (await client.post("/sandbox/api/invite")).json())["code"]
-        invite = database.run_sync(lambda uow: uow.session.get(InviteCode, code), clock.now(), False)
-        assert invite is not None and invite.used_by is None
-        bad = await client.post("/sandbox/api/say", json={"openid": "", "text": "x"})
-        assert bad.status == 400
-    finally:
-        database.close()
+        db_url: str, database: Database, aiohttp_client: Any, clock: FrozenClock) -> None:
+    settings = sandbox_settings(db_url)
+    client = await aiohttp_client(create_app(settings, clock=clock, database=database, background=False))
+    said = await (await client.post("/sandbox/api/say", json={"openid": SANDBOX_ADMIN, "text": Keyword.HELP.value})).json()
+    assert messages.HELP_ADMIN in said["reply"]  # the admin persona is an admin from the start
+    code = (await (await client.post("/sandbox/api/invite")).json())["code"]
+    invite = database.run_sync(lambda uow: uow.session.get(InviteCode, code), clock.now(), False)
+    assert invite is not None and invite.used_by is None
+    bad = await client.post("/sandbox/api/say", json={"openid": "", "text": "x"})
+    assert bad.status == 400
 
 
 async def test_sandbox_is_not_there_outside_sandbox_mode(bot: ChatClient) -> None:

@@ -290,3 +290,21 @@ async def test_scheduler_in_serve_catches_up_at_start(aiohttp_client: Any, datab
         await asyncio.sleep(0.05)
     assert wish_row(database, wid).return_visit_prompted_at == at("2026-03-05 10:00")
     assert len(outbox_rows(database, recipient=RESIDENT, kind="return_visit")) == 1
+
+
+def test_reopened_and_fulfilled_again_starts_a_new_round_of_return_visits(database: Database, settings: Settings) -> None:
+    wid = fulfilled_wish(database, at("2026-03-02 10:00"))
+    tick(database, settings, at("2026-03-05 10:00"))
+    tick(database, settings, at("2026-03-07 10:00"))  # reminder
+    tick(database, settings, at("2026-03-12 10:00"))  # on the phone-visit list
+    assert wish_row(database, wid).phone_visit_since == at("2026-03-12 10:00")
+
+    def refulfil(uow: Any) -> None:  # as reopen + fulfil would leave it
+        wish = uow.wishes.get(wid)
+        wish.fulfilled_at = at("2026-03-13 10:00")
+    database.run_sync(refulfil, at("2026-03-13 10:00"))
+    shown = database.run_sync(lambda uow: stats.stats_text(uow, settings), at("2026-03-13 11:00"), write=False)
+    assert messages.STATS_PHONE_VISITS.format(n=1, codes=str(wid)) not in shown
+    assert tick(database, settings, at("2026-03-16 09:59"))["return_visit_prompts"] == 0
+    assert tick(database, settings, at("2026-03-16 10:00"))["return_visit_prompts"] == 1
+    assert len(texts(database, RESIDENT, "return_visit")) == 3  # prompt, reminder, and the new prompt
