@@ -91,7 +91,7 @@ def main() -> None:
     upgrade(url)
     settings = Settings(_env_file=None, database_url=url)  # type: ignore[call-arg]
     db = Database(url)
-    now = datetime(2027, 1, 1, tzinfo=timezone.utc)
+    now = datetime(2025, 1, 1, tzinfo=timezone.utc) + timedelta(minutes=rows)  # just after the last wish
     if os.environ.get("BENCH_FILL", "1") == "1":
         fill(db, rows)
     admin = AdminView(1, "bench", 1, None, None)

@@ -145,9 +145,10 @@ def _progress(rows: list[MemberRow]) -> Iterable[MemberRow]:
     """The rows, with a rich progress bar on stderr when it is a terminal."""
     if not sys.stderr.isatty():
         return rows
+    from rich.console import Console
     from rich.progress import track
 
-    return track(rows, description="importing", transient=True)
+    return track(rows, description="importing", transient=True, console=Console(stderr=True))
 
 
 def _report(path: Path, errors: list[str]) -> int:

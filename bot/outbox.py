@@ -48,6 +48,7 @@ BATCH = 50
 BACKOFF_BASE = timedelta(seconds=10)
 BACKOFF_CAP = timedelta(hours=1)
 POLL_SECONDS = 2.0
+STOP_SECONDS = 5.0
 TEMPLATE_FIELD_CHARS = 20  # template rules since 2023-05-04 (§4.3)
 
 
@@ -160,6 +161,9 @@ def _claim_job(settings: Settings, endpoints: Endpoints, limit: int):  # type: i
                     _set(uow, row.id, next_attempt_at=pacer.next_slot())
                     continue
             elif row.channel == TEMPLATE:
+                if row.kind not in settings.templates:
+                    _set(uow, row.id, state="dead", last_error=f"no template for kind {row.kind}", lease_until=None)
+                    continue
                 item.route = TEMPLATE
             else:
                 openid = row.recipient or ""
@@ -193,9 +197,8 @@ def _set(uow: UnitOfWork, row_id: int, **values: Any) -> None:
 def _mark_sent(item: Claimed, route: str):  # type: ignore[no-untyped-def]
     def job(uow: UnitOfWork) -> None:
         if route == CS and item.recipient:  # counted once it went out, so a crash never leaks a slot
-            person = uow.people.by_openid(item.recipient)
-            if person is not None:
-                person.window_sent += 1
+            uow.session.execute(update(Person).where(Person.openid == item.recipient)
+                                .values(window_sent=Person.window_sent + 1).execution_options(synchronize_session=False))
         _set(uow, item.id, state="sent", sent_at=uow.now, lease_until=None, last_error=None,
              channel=TEMPLATE if route == TEMPLATE and item.channel == CS else item.channel)
 
@@ -231,9 +234,8 @@ def _mark_waiting(item: Claimed):  # type: ignore[no-untyped-def]
 
 def _close_window(openid: str):  # type: ignore[no-untyped-def]
     def job(uow: UnitOfWork) -> None:
-        person = uow.people.by_openid(openid)
-        if person is not None:
-            person.window_sent = WINDOW_MESSAGES
+        uow.session.execute(update(Person).where(Person.openid == openid).values(window_sent=WINDOW_MESSAGES)
+                            .execution_options(synchronize_session=False))
 
     return job
 
@@ -335,17 +337,22 @@ async def deliver_due(database: Database, settings: Settings, now: datetime, *, 
 async def run_outbox_sender(app: web.Application) -> AsyncIterator[None]:
     """Cleanup-context step for `serve`: a background task that keeps the outbox empty."""
     session = aiohttp.ClientSession()
-    task = asyncio.create_task(_sender_loop(app, session), name="outbox-sender")
+    stop = asyncio.Event()
+    task = asyncio.create_task(_sender_loop(app, session, stop), name="outbox-sender")
     yield
+    stop.set()  # let the current pass finish its marks; a pass cut short is resent after its lease
+    app[OUTBOX_WAKE].set()
+    with suppress(asyncio.TimeoutError, asyncio.CancelledError):
+        await asyncio.wait_for(asyncio.shield(task), STOP_SECONDS)
     task.cancel()
     with suppress(asyncio.CancelledError):
         await task
     await session.close()
 
 
-async def _sender_loop(app: web.Application, session: aiohttp.ClientSession) -> None:
+async def _sender_loop(app: web.Application, session: aiohttp.ClientSession, stop: asyncio.Event) -> None:
     settings, wake = app[SETTINGS], app[OUTBOX_WAKE]
-    while True:
+    while not stop.is_set():
         try:
             sandbox_url = None
             if settings.sandbox_enabled:
@@ -356,6 +363,8 @@ async def _sender_loop(app: web.Application, session: aiohttp.ClientSession) -> 
                               endpoints=endpoints_for(settings, sandbox_url=sandbox_url))
         except Exception:  # keep the sender alive; the rows stay in the outbox
             log.exception("outbox.pass_failed")
+        if stop.is_set():
+            return
         wake.clear()
         with suppress(asyncio.TimeoutError):
             await asyncio.wait_for(wake.wait(), POLL_SECONDS)

@@ -87,6 +87,14 @@ class UnitOfWork:
 Job = Callable[[UnitOfWork], T]
 
 
+def _post(loop: asyncio.AbstractEventLoop, fn: Callable[..., Any], *args: Any) -> None:
+    """Hand a result back to the caller's loop; a loop already closed has nobody waiting."""
+    try:
+        loop.call_soon_threadsafe(fn, *args)
+    except RuntimeError:
+        pass
+
+
 class DatabaseClosed(RuntimeError):
     pass
 
@@ -214,9 +222,9 @@ class Database:
                 session.commit()
         except Exception as exc:  # the commit itself failed: nothing in the batch was confirmed
             for job in batch:
-                job.loop.call_soon_threadsafe(_resolve, job.future, False, exc)
+                _post(job.loop, _resolve, job.future, False, exc)
             return
         for job, (ok, value, callbacks) in zip(batch, outcomes):
-            job.loop.call_soon_threadsafe(_resolve, job.future, ok, value)
+            _post(job.loop, _resolve, job.future, ok, value)
             for cb in callbacks:
-                job.loop.call_soon_threadsafe(cb)
+                _post(job.loop, cb)

@@ -65,6 +65,9 @@ class Wish(SQLModel, table=True):
         Index("ix_wish_tier_id", "tier", "id"),
         Index("ix_wish_community_recent", "community_id", "id"),
         Index("ix_wish_published_at", "published_at"),  # the rates: wishes published in a period
+        Index("ix_wish_community_created", "community_id", "created_at"),  # a community admin's rates and trend
+        Index("ix_wish_community_published", "community_id", "published_at"),
+        Index("ix_wish_community_fulfilled", "community_id", "fulfilled_at"),
         Index("ix_wish_phone_visit", "phone_visit_since"),
     )
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlalchemy import select
+
 from bot import messages
 from bot.config import Settings
 from bot.logs import get_logger
@@ -16,6 +18,7 @@ from bot.lifecycle import Action, IllegalTransition, Party, WishStatus
 from bot.routing import Refused
 from bot.services import matching, notify, publishing
 from bot.services.members import member_label
+from bot.services.sweeps import out_of_quiet_hours
 from bot.timefmt import fmt_date, fmt_datetime
 from storage.db import UnitOfWork
 from storage.models import Claim, Person, Wish
@@ -54,6 +57,9 @@ def _check_days(days: int | None, wish_id: int, settings: Settings) -> int:
 
 
 def _check_load(uow: UnitOfWork, member: Person, settings: Settings) -> None:
+    # Lock the member's row first, so two claims by one member at once cannot both pass the cap
+    # (PostgreSQL; SQLite has a single writer and ignores FOR UPDATE).
+    uow.session.execute(select(Person.id).where(Person.id == member.id).with_for_update())
     held = uow.claims.open_of_member(member.id or 0)
     if len(held) >= settings.member_max_open_claims:
         codes = messages.LIST_SEP.join(messages.WISH_NO.format(code=c.wish_id) for c in held)
@@ -69,7 +75,7 @@ def claim_wish(uow: UnitOfWork, *, wish_id: int, member: Person, days: int | Non
     if wish.status != WishStatus.PUBLISHED:
         raise Refused(messages.CLAIM_NOT_PERSONAL.format(code=wish_id))
     _check_load(uow, member, settings)
-    due = uow.now + timedelta(days=days)
+    due = out_of_quiet_hours(uow.now + timedelta(days=days), settings)  # interface: "N days after"
     try:
         uow.wishes.move(wish, Action.CLAIM, parties={Party.MEMBER}, actor=member, actor_role=member.role, now=uow.now,
                         note=str(days), changes={"claimer_id": member.id, "claimed_at": uow.now, "due_at": due})

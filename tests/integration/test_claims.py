@@ -158,3 +158,46 @@ async def test_channel_post_and_recommendations_for_each_publish_are_masked(
     assert {r.recipient for r in recs} <= set(openids)
     for r in recs:
         assert "13812345678" not in r.payload["text"] and "110101195001011234" not in r.payload["text"]
+
+
+async def test_the_hall_lists_unclaimed_wishes_best_match_first(bot: ChatClient, database: Database,
+                                                                clock: FrozenClock, settings: Settings) -> None:
+    member, other = await bind_members(bot, database, clock, settings, 2)
+    assert await bot.send_text(member, "大厅") == messages.HALL_EMPTY
+    assert await bot.send_text(member, "特长 医疗健康") == messages.SKILLS_OK.format(skills="医疗健康")
+    repair = await submit_and_publish(bot, database, clock, settings, "想请人帮忙修一下家里的水龙头", category="维修")
+    clinic = await submit_and_publish(bot, database, clock, settings, "想请人陪我去医院复查", resident=RESIDENT2,
+                                      category="医疗健康")
+
+    lines = (await bot.send_text(member, "/open") or "").split("\n")
+
+    assert lines[0] == messages.HALL_HEADER
+    assert lines[1].startswith(f"{clinic}号") and lines[2].startswith(f"{repair}号")  # the skill match first
+    assert lines[-1] == messages.HALL_FOOTER.format(code=clinic)
+    await bot.send_text(other, f"认领 {clinic}")
+    lines = (await bot.send_text(member, "大厅") or "").split("\n")
+    assert len(lines) == 3 and lines[1].startswith(f"{repair}号")
+
+
+async def test_contacted_is_recorded_once_on_the_claimers_own_claim(bot: ChatClient, database: Database,
+                                                                    clock: FrozenClock, settings: Settings) -> None:
+    member, other = await bind_members(bot, database, clock, settings, 2)
+    wish_id = await submit_and_publish(bot, database, clock, settings, "想请人帮忙修一下家里的水龙头")
+    await bot.send_text(member, f"认领 {wish_id}")
+    assert await bot.send_text(other, f"已联系 {wish_id}") == messages.NOT_YOUR_CLAIM.format(
+        code=wish_id, action=messages.ACTION_NAMES["contacted"])
+    clock.advance(timedelta(hours=2))
+    assert await bot.send_text(member, f"已联系 {wish_id}") == messages.CONTACTED_OK.format(code=wish_id)
+    assert await bot.send_text(member, f"已联系 {wish_id}") == messages.CONTACTED_OK.format(code=wish_id)
+    assert rows(database, Claim)[0].contacted_at == clock.now()
+    assert len(rows(database, WishEvent, WishEvent.action == "contacted")) == 1
+
+
+async def test_a_due_time_in_quiet_hours_moves_to_the_morning(bot: ChatClient, database: Database,
+                                                              clock: FrozenClock, settings: Settings) -> None:
+    [member] = await bind_members(bot, database, clock, settings, 1)
+    wish_id = await submit_and_publish(bot, database, clock, settings, "想请人帮忙修一下家里的水龙头")
+    clock.advance(timedelta(hours=12))  # 22:00 local
+    await bot.send_text(member, f"认领 {wish_id} 2")
+    due = rows(database, Claim)[0].due_at.astimezone(settings.tz)
+    assert (due.day, due.hour, due.minute) == (5, 8, 0)  # Wednesday 22:00 → Thursday 08:00

@@ -83,3 +83,29 @@ async def test_sandbox_is_not_there_outside_sandbox_mode(bot: ChatClient) -> Non
     for path in ("/sandbox", "/sandbox/api/config", "/sandbox/wx/cgi-bin/stable_token"):
         resp = await bot.client.get(path)
         assert resp.status == 404, path
+
+
+async def test_the_background_sender_of_serve_delivers_to_the_mounted_emulator(
+        db_url: str, database: Database, aiohttp_client: Any, clock: FrozenClock) -> None:
+    import asyncio
+
+    from bot.appkeys import OUTBOX_WAKE
+
+    app = create_app(sandbox_settings(db_url), clock=clock, database=database)  # with run_outbox_sender
+    client = await aiohttp_client(app)
+    await client.get("/sandbox/api/config")  # the page's first request tells the sandbox its own address
+
+    def queue(uow: UnitOfWork) -> None:
+        notify.to_claim_channel(uow, "posted by serve", dedupe_key="serve-post")
+
+    await database.write(queue, now=clock.now())
+    app[OUTBOX_WAKE].set()
+    for i in range(200):
+        posts = app[SANDBOX].emulator.webhook_posts(CLAIM_ROBOT_KEY)
+        if posts:
+            break
+        if i % 20 == 19:  # a pass that began before the page's request aimed at the default port: its retry
+            clock.advance(seconds=30)
+            app[OUTBOX_WAKE].set()
+        await asyncio.sleep(0.05)
+    assert [p["markdown"]["content"] for p in posts] == ["posted by serve"]

@@ -184,6 +184,9 @@ def upgrade() -> None:
         batch_op.create_index('ix_wish_tier_id', ['tier', 'id'], unique=False)
         batch_op.create_index('ix_wish_community_recent', ['community_id', 'id'], unique=False)
         batch_op.create_index('ix_wish_published_at', ['published_at'], unique=False)
+        batch_op.create_index('ix_wish_community_created', ['community_id', 'created_at'], unique=False)
+        batch_op.create_index('ix_wish_community_published', ['community_id', 'published_at'], unique=False)
+        batch_op.create_index('ix_wish_community_fulfilled', ['community_id', 'fulfilled_at'], unique=False)
         batch_op.create_index('ix_wish_phone_visit', ['phone_visit_since'], unique=False)
 
     op.create_table('claim',
