@@ -73,6 +73,13 @@ class Settings(BaseSettings):
     webhook_per_minute: int = 20
     similar_threshold: float = 0.6
     min_close_hours: float = 2.0
+    # Issue 9: common problems, honest-number flags, taking over a proxy-filed wish (关联).
+    common_problem_weeks: int = Field(4, ge=1)  # similar wishes created within this many weeks are grouped
+    common_problem_similarity: float = Field(0.5, gt=0, le=1)  # difflib ratio (or shared keywords) to count as similar
+    common_problem_min_shared_keywords: int = Field(2, ge=1)
+    proxy_visit_flag_min: int = Field(3, ge=1)  # an admin recording this many 回访 on wishes they filed is flagged
+    link_max_failures: int = Field(5, ge=1)  # wrong 关联 digits before 关联 is locked
+    link_lock_hours: int = Field(24, ge=1)
     public_url: str = ""
     admin_session_secret: SecretStr | None = None  # signs dashboard cookies; unset: random per process
     admin_max_failures: int = Field(5, ge=1)  # failed logins before a dashboard account is locked

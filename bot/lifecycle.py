@@ -84,7 +84,7 @@ def _rule(target: WishStatus, *parties: Party, barred: Iterable[Party] = ()) -> 
 
 S, A, P = WishStatus, Action, Party
 TRANSITIONS: Mapping[tuple[WishStatus, Action], Rule] = {
-    (S.SUBMITTED, A.APPROVE): _rule(S.PUBLISHED, P.ADMIN),
+    (S.SUBMITTED, A.APPROVE): _rule(S.PUBLISHED, P.ADMIN, P.SYSTEM),  # system: a held minor's wish on consent
     (S.SUBMITTED, A.REJECT): _rule(S.REJECTED, P.ADMIN),
     (S.SUBMITTED, A.DEFER): _rule(S.DEFERRED, P.ADMIN),
     (S.SUBMITTED, A.ASSIGN): _rule(S.ASSIGNED, P.ADMIN),
@@ -98,11 +98,11 @@ TRANSITIONS: Mapping[tuple[WishStatus, Action], Rule] = {
     (S.CLAIMED, A.LAPSE): _rule(S.PUBLISHED, P.SYSTEM),
     (S.CLAIMED, A.FULFIL): _rule(S.FULFILLED, P.CLAIMER),
     (S.CLAIMED, A.ASSIGN): _rule(S.ASSIGNED, P.ADMIN),
-    (S.FULFILLED, A.RATE): _rule(S.RATED, P.OWNER),
+    (S.FULFILLED, A.RATE): _rule(S.RATED, P.OWNER, barred=[P.CLAIMER]),  # nobody rates their own claim
     (S.FULFILLED, A.VISIT): _rule(S.RATED, P.ADMIN, barred=[P.CLAIMER]),  # a return visit is never by the claimer
     (S.FULFILLED, A.REOPEN): _rule(S.CLAIMED, P.OWNER, P.ADMIN),
     (S.FULFILLED, A.REWORK): _rule(S.ASSIGNED, P.OWNER, P.ADMIN),
-    (S.RATED, A.CLOSE): _rule(S.CLOSED, P.ADMIN, P.SYSTEM),
+    (S.RATED, A.CLOSE): _rule(S.CLOSED, P.ADMIN, P.SYSTEM, barred=[P.CLAIMER]),  # nor closes it
     (S.RATED, A.REOPEN): _rule(S.CLAIMED, P.OWNER, P.ADMIN, P.SYSTEM),
     (S.RATED, A.REWORK): _rule(S.ASSIGNED, P.OWNER, P.ADMIN, P.SYSTEM),
     (S.ASSIGNED, A.FULFIL): _rule(S.FULFILLED, P.ADMIN),

@@ -494,6 +494,98 @@ DASH = {
 # ---------------------------------------------------------------------------------------------
 # === Promises, safety, proxies, flags (issue 9) ===
 
+# --- Issue 9, part one: promises (two clocks, lapses), safe visits, minors, group claims ---
+ACTION_NAMES.update({"await_consent": "登记，等待监护人同意"})
+DASH["lapses"] = "失效次数"
+CLAIM_CONTACT_TAIL = "\n请在{contact_due}前联系群众，联系后发“已联系 {code}”；到时没联系，认领会自动失效。"
+CLAIM_SAFETY_TAIL = "\n上门安全码：{safety_code}。上门时请先说出这个码，群众核对无误才会开门。"
+NOTICE_SAFETY_TAIL = "\n上门安全码：{safety_code}。党员上门时会先说出这个码，对不上请不要开门，并打电话告诉社区。"
+NOTICE_LAPSED = "您的 {code} 号心愿，认领的党员没有按约定时间联系您，这次认领已取消。心愿已重新发布，我们会尽快请其他党员来办。"
+NOTICE_LAPSED_MEMBER = "您认领的 {code} 号心愿“{title}”到{contact_due}仍没有联系群众，认领已失效，心愿回到了大厅。这次失效会记入您的认领记录。"
+LAPSED_ADMIN = "【认领失效】{code} 号心愿“{title}”由{name}认领，到{contact_due}没有联系群众，已重新发布。"
+MY_CLAIMS_CONTACT = "，{contact_due}前需联系群众"
+MY_CLAIMS_SAFETY = "，上门安全码 {safety_code}"
+MY_CLAIMS_LAPSES = "未按时联系而失效：{n}次"
+MY_CLAIMS_HELPING = "协助中："
+MY_CLAIMS_HELP_LINE = "{code}号 {text}｜协助{lead}，期限 {due}"
+STATS_LAPSES = "认领失效（未按时联系群众）：今年{n}次"
+STATS_LAPSE_NAMES = "（{names}）"
+STATS_LAPSE_NAME = "{name}{n}次"
+MINOR_MASKED = "（涉及未成年人，详情认领后单独告知认领党员）"
+NOTICE_CONSENT_NEEDED = ("您的 {code} 号心愿涉及未成年孩子，已经登记。发布前需要监护人同意：监护人请回复“监护人同意”，"
+                         "也可以到社区当面确认。发布时不会公开孩子的任何信息。")
+APPROVE_HELD_MINOR = "{code} 号心愿涉及未成年人，已登记，监护人同意后自动发布。已告诉群众怎样同意，也可以发“监护人同意 {code}”代为记录。"
+CONSENT_PUBLISHED = "已记录监护人同意，{code} 号心愿已发布，孩子的信息不会公开。"
+CONSENT_RECORDED = "已记录监护人同意。{code} 号心愿登记后就会发布。"
+CONSENT_NOTHING = "您没有需要监护人同意的心愿。"
+CONSENT_NOT_MINOR = "{code} 号心愿没有标记涉及未成年人，不需要监护人同意。"
+CONSENT_ALREADY = "{code} 号心愿已记录过监护人同意。"
+CONSENT_ACTION = "记录监护人同意"
+NOTICE_CONSENT_BY_ADMIN = "您的 {code} 号心愿已记录监护人同意。"
+HELPER_WORDS = ("协助", "with")
+CLAIM_HELPERS_UNKNOWN = "没有找到这些已绑定的党员：{names}。请核对姓名，或不带协助人重新认领。"
+CLAIM_HELPERS_SELF = "协助人不能写您自己。"
+CLAIM_HELPERS_TOO_MANY = "协助人最多{max}位。"
+CLAIM_HELPERS_NONE = "请在“协助”后写上协助党员的姓名，例如：认领 {code} 协助 张三 李四"
+CLAIM_HELPERS_TAIL = "\n协助：{names}（由您负责按期完成）"
+NOTICE_HELPER = "{branch}的{lead}认领了 {code} 号心愿“{title}”，请您协助。由{lead}负责按期完成，期限 {due}。"
+CLAIM_OWN_WISH = "{code} 号心愿是您自己提交的，不能自己认领。"
+# --- end of issue 9, part one ---
+
+# --- Issue 9, part two: voice wishes, proxy filing (代办/关联), common problems (合并), flags ---
+ACTION_NAMES.update({"merge": "合并为共性问题", "link": "群众关联微信"})
+VOICE_PLACEHOLDER = "【语音心愿，待工作人员听取转写】"
+VOICE_OK = "您的语音心愿已收到，编号 {code}。\n我们听到的是：“{text}”\n工作人员登记时会再听一遍语音。发“进度 {code}”可随时查看。"
+VOICE_OK_PENDING = "您的语音心愿已收到，编号 {code}。\n工作人员会听您的语音，帮您写下来登记。发“进度 {code}”可随时查看。"
+TRANSCRIBE_NOT_VOICE = "{code} 号心愿不是语音心愿，不用转写。"
+TRANSCRIBE_TOO_LATE = "{code} 号心愿已经登记，不能再改写内容。"
+PROXY_ASK_NAME = "替群众登记心愿。请问群众的姓名？（回复“取消”可随时退出）"
+PROXY_BAD_NAME = "姓名请写1到20个字。"
+PROXY_ASK_PHONE = "群众的手机号？以后群众关注公众号后，凭手机号后四位就能关联这个心愿。没有请回复“跳过”。"
+PROXY_ASK_COMMUNITY = "群众住在哪个社区？"
+PROXY_BAD_COMMUNITY = "请写社区名称，例如：幸福社区"
+PROXY_ASK_CONSENT = "群众是怎样同意由您代办的？请回复：电话、上门 或 书面"
+PROXY_ASK_CONTENT = "请写下群众的心愿：需要什么帮助？"
+PROXY_LEFT = "好的，已退出代办，没有登记。"
+PROXY_OK = "已替{name}登记心愿，编号 {code}（同意方式：{consent}）。"
+PROXY_OK_LINK = "\n请告诉群众：关注“微心愿”公众号后发“关联 {code} 手机号后四位”，就能收到办理进展。"
+PROXY_OK_NO_PHONE = "\n群众没有留手机号，办理进展请您电话或上门转告。"
+CONSENT_WORDS = {"电话": "phone", "上门": "visit", "书面": "written", "phone": "phone", "visit": "visit", "written": "written"}
+CONSENT_NAMES = {"phone": "电话", "visit": "上门", "written": "书面"}
+LINK_USAGE = "请发“关联 心愿编号 手机号后四位”，例如：关联 12 5678"
+LINK_OK = "关联成功！{code} 号心愿的办理进展以后会发给您。发“我的心愿”可以查看。"
+LINK_FAILED = "没有找到可以关联的心愿，请核对编号和手机号后四位。"
+LINK_LOCKED = "关联失败次数太多，请{hours}小时后再试，或请社区工作人员帮忙。"
+COMMON_HEADER = "可能的共性问题（不同群众反映的相似心愿）："
+COMMON_LINE = "共性 {codes}（{community}·{category}，{n}位群众）：{text}"
+COMMON_HINT = "合并请发：合并 编号,编号 承办单位"
+COMMON_CODE_SEP = ","
+MERGE_USAGE = "请写：合并 编号,编号,… 承办单位，例如：合并 12,15,18 区住建局"
+MERGE_TOO_FEW = "合并至少需要两个不同的心愿编号。"
+MERGE_NOT_OPEN = "{code} 号心愿现在是“{status}”，不能合并。"
+MERGE_NOTE = "与{codes}号心愿合并为一个共性问题，交“{unit}”办理"
+MERGE_OK = "已将 {codes} 号心愿合并为一个共性问题，交“{unit}”办理，{n}位群众都已收到通知。"
+NOTICE_MERGED = "您的 {code} 号心愿和同社区其他群众反映的问题相同，已合并为一个共性问题，交“{unit}”统一办理。办理进展会告诉您。"
+FLAG_KINDS = {
+    "self_claim": "自己认领自己的心愿（认领党员就是提交人、代办人或留的是同一个电话）",
+    "shared_phone": "群众和认领党员电话相同",
+    "fast_close": "认领后不到{hours}小时就销号",
+    "proxy_visits": "代办人自己回访自己代办的心愿达{n}次",
+}
+FLAGS_HEADER = "【需要核实的数据】（{n}条）"
+FLAG_WISH_LINE = "{kind}：{codes}"
+FLAG_PROXY_LINE = "{kind}：{name}（{codes}）"
+DIGEST_FLAGS_HEADER = "**需要核实的数据**（{n}条）"
+DASH.update({  # dashboard words of issue 9 (templates read them as {{ L.key }})
+    "flags": "核实与共性", "flags_title": "需要核实的数据", "no_flags": "没有需要核实的数据。",
+    "common_title": "可能的共性问题", "no_common": "暂无相似心愿。", "merge": "合并转办", "unit": "承办单位",
+    "voice": "语音", "voice_media": "语音 MediaId", "voice_link": "收听语音", "transcribe": "转写为文字",
+    "transcribe_hint": "听完语音后，把群众说的话写在这里",
+    "proxy_by": "代办人", "consent": "同意方式", "residents": "位群众", "kind": "类型", "codes": "心愿编号",
+    "transcribed": "已转写。", "merged": "已合并转办。",
+    **{f"consent_{method}": name for method, name in CONSENT_NAMES.items()},
+})
+
 # ---------------------------------------------------------------------------------------------
 # === Wall, budgets (issue 10) ===
 

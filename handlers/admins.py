@@ -8,7 +8,7 @@ from bot.inbound import Inbound
 from bot.lifecycle import Role, Tier, WishStatus
 from bot.messages import Keyword
 from bot.routing import Context, Refused, Router, split_args
-from bot.services import registration, stats
+from bot.services import common_problems, registration, stats
 from handlers.residents import wish_code
 
 router = Router("admins")
@@ -19,8 +19,9 @@ ADMIN = [Role.ADMIN]
 def pending(msg: Inbound, ctx: Context) -> str:
     """`待审`: wishes waiting for registration."""
     waiting = registration.pending_wishes(ctx.uow)
+    common = common_problems.pending_section(ctx.uow, ctx.settings)  # issue 9: proposed 共性 groups
     if not waiting:
-        return messages.PENDING_EMPTY
+        return "\n".join(p for p in (messages.PENDING_EMPTY, common) if p)
     lines = [messages.PENDING_HEADER.format(n=len(waiting))]
     for w in waiting:
         line = messages.PENDING_LINE.format(code=w.id, category=w.category, text=w.content)
@@ -29,7 +30,7 @@ def pending(msg: Inbound, ctx: Context) -> str:
         if w.concerns_minor:
             line += messages.PENDING_MINOR
         lines.append(line)
-    return "\n".join(lines)
+    return "\n".join(lines + ([common] if common else []))
 
 
 @router.command(Keyword.APPROVE, roles=ADMIN)
@@ -57,6 +58,8 @@ def approve(msg: Inbound, ctx: Context) -> str:
                                      minor=minor, category=category, unit=unit)
     if wish.status == WishStatus.ASSIGNED.value:
         return messages.ASSIGN_OK.format(code=code, unit=unit)
+    if wish.status == WishStatus.SUBMITTED.value and tier == Tier.PERSONAL:  # a minor's wish waits for consent
+        return messages.APPROVE_HELD_MINOR.format(code=code)
     template = messages.APPROVE_OK if tier == Tier.PERSONAL else messages.ROUTE_OK
     return template.format(code=code, tier=messages.TIER_NAMES[tier.value]) + (
         messages.APPROVE_CATEGORY_TAIL.format(category=wish.category) if category else "")

@@ -9,8 +9,7 @@ from bot.inbound import Inbound
 from bot.lifecycle import Role
 from bot.messages import Keyword
 from bot.routing import Context, Refused, Router, parse_code, split_args
-from bot.services import claims, members, quotas  # noqa: F401  (quotas registers its 统计 section)
-from bot.timefmt import fmt_datetime
+from bot.services import claims, members, promises, quotas  # noqa: F401  (quotas registers its 统计 section)
 
 router = Router("members")
 MEMBER = {Role.MEMBER}
@@ -75,14 +74,17 @@ def hall(msg: Inbound, ctx: Context) -> str:
 
 @router.command(Keyword.CLAIM, roles=MEMBER)
 def claim(msg: Inbound, ctx: Context) -> str:
-    """`认领 <编号> [天数]`."""
+    """`认领 <编号> [天数] [协助 <姓名…>]`: the lead promises the dates; helpers are credited too."""
     wish_id, rest = _code_and_rest(ctx, messages.EXAMPLE_CLAIM)
-    days_text = rest.split()[0] if rest.split() else ""
-    if days_text and not days_text.isdigit():
+    before, helpers = promises.split_helpers(rest.split())
+    days_text = before[0] if before else ""
+    if (days_text and not days_text.isdigit()) or len(before) > 1:
         raise Refused(messages.CLAIM_BAD_DAYS.format(max=ctx.settings.claim_max_days, code=wish_id))
+    if helpers is not None and not helpers:
+        raise Refused(messages.CLAIM_HELPERS_NONE.format(code=wish_id))
     made = claims.claim_wish(ctx.uow, wish_id=wish_id, member=ctx.user, days=int(days_text) if days_text else None,
-                             settings=ctx.settings)
-    return messages.CLAIM_OK.format(code=wish_id, due=fmt_datetime(made.due_at, ctx.settings))
+                             settings=ctx.settings, helpers=helpers)
+    return promises.claim_reply(ctx.uow, made, ctx.settings)
 
 
 @router.command(Keyword.RELEASE, roles=MEMBER)

@@ -161,8 +161,23 @@ class Database:
                 cb()
             return result
 
-    def ping(self) -> bool:
+    def ping(self, timeout: float = 1.0) -> bool:
+        """True when a write could start now: on SQLite the write lock is free within `timeout`."""
         try:
+            if self.is_sqlite:
+                raw = self.engine.raw_connection()
+                try:
+                    cur = raw.cursor()
+                    cur.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+                    try:
+                        cur.execute("BEGIN IMMEDIATE")  # a long writer elsewhere holds it: unavailable
+                        cur.execute("ROLLBACK")
+                    finally:
+                        cur.execute("PRAGMA busy_timeout=30000")
+                        cur.close()
+                finally:
+                    raw.close()
+                return True
             with self.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
             return True

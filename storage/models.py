@@ -50,6 +50,8 @@ class Person(SQLModel, table=True):
     last_inbound_at: Optional[datetime] = _dt()  # opens the 48-hour customer-service window
     window_sent: int = 0  # customer-service messages used in the current window (max 5)
     pending_evidence_wish_id: Optional[int] = None  # a photo sent next goes to this wish
+    link_failures: int = 0  # wrong `关联` attempts in a row (issue 9: limited, then locked for a while)
+    link_locked_until: Optional[datetime] = _dt()
 
 
 class Wish(SQLModel, table=True):

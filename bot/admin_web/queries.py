@@ -15,6 +15,7 @@ from sqlalchemy import func, select, update
 from bot.auth import AdminView
 from bot.config import Settings
 from bot.lifecycle import WishStatus
+from bot.services import promises
 from storage.db import UnitOfWork
 from storage.models import Claim, OrgUnit, Outbox, Person, Wish, WishEvent
 
@@ -188,8 +189,8 @@ def year_start(now: datetime, settings: Settings) -> datetime:
     return now.astimezone(settings.tz).replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
-def members(uow: UnitOfWork, admin: AdminView, settings: Settings) -> list[tuple[Person, str, int, int]]:
-    """(member, branch, fulfilled this year, open claims), most fulfilled first."""
+def members(uow: UnitOfWork, admin: AdminView, settings: Settings) -> list[tuple[Person, str, int, int, int]]:
+    """(member, branch, fulfilled this year, open claims, lapsed claims ever), most fulfilled first."""
     since = year_start(uow.now, settings)
     stmt = select(Person).where(Person.role == "member")
     if not admin.is_global:
@@ -201,7 +202,9 @@ def members(uow: UnitOfWork, admin: AdminView, settings: Settings) -> list[tuple
     open_ = dict(uow.session.execute(select(Claim.member_id, func.count()).where(
         Claim.member_id.in_(ids), Claim.ended_at.is_(None)).group_by(Claim.member_id)).all()) if ids else {}
     names = names_for(uow, [], [p.branch_id for p in people])
-    rows = [(p, names.unit(p.branch_id), int(done.get(p.id, 0)), int(open_.get(p.id, 0))) for p in people]
+    lapses = promises.lapses_by_member(uow, ids) if ids else {}  # issue 9: a lapse stays on the record
+    rows = [(p, names.unit(p.branch_id), int(done.get(p.id, 0)), int(open_.get(p.id, 0)), lapses.get(p.id or 0, 0))
+            for p in people]
     return sorted(rows, key=lambda r: (-r[2], r[0].id or 0))
 
 

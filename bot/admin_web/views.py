@@ -11,8 +11,8 @@ from urllib.parse import quote, urlencode
 from aiohttp import web
 
 from bot import messages
-from bot.admin_web import (FORM, admin_page, clear_session, current_admin, fresh_session, render, session_of,
-                           set_session, checked_form)
+from bot.admin_web import (FORM, admin_page, checked_form, clear_session, current_admin, fresh_session, render,
+                           session_of, set_session)
 from bot.admin_web import queries as q
 from bot.admin_web.charts import trend_svg
 from bot.appkeys import CLOCK, DATABASE, SETTINGS

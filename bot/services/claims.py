@@ -16,7 +16,8 @@ from bot.config import Settings
 from bot.logs import get_logger
 from bot.lifecycle import Action, IllegalTransition, Party, WishStatus
 from bot.routing import Refused
-from bot.services import matching, notify, publishing
+from bot import workdays
+from bot.services import matching, notify, promises, publishing
 from bot.services.members import member_label
 from bot.services.sweeps import out_of_quiet_hours
 from bot.timefmt import fmt_date, fmt_datetime
@@ -66,16 +67,25 @@ def _check_load(uow: UnitOfWork, member: Person, settings: Settings) -> None:
         raise Refused(messages.CLAIM_TOO_MANY.format(n=len(held), codes=codes, max=settings.member_max_open_claims))
 
 
-def claim_wish(uow: UnitOfWork, *, wish_id: int, member: Person, days: int | None, settings: Settings) -> Claim:
-    """Claim a published wish for `days` (default settings.claim_default_days, at most claim_max_days)."""
+def claim_wish(uow: UnitOfWork, *, wish_id: int, member: Person, days: int | None, settings: Settings,
+               helpers: list[str] | None = None) -> Claim:
+    """Claim a published wish for `days` (default settings.claim_default_days, at most claim_max_days).
+
+    Two clocks start: first contact within `contact_default_days`, completion within `days`
+    (working days when settings.working_days). `helpers` are names of members helping the lead.
+    """
     days = _check_days(days, wish_id, settings)
     wish = uow.wishes.get(wish_id)
     if wish.claimer_id is not None and wish.status != WishStatus.PUBLISHED:
         raise _faster(uow, wish, member, settings)
     if wish.status != WishStatus.PUBLISHED:
         raise Refused(messages.CLAIM_NOT_PERSONAL.format(code=wish_id))
+    if wish.resident_id == member.id:
+        raise Refused(messages.CLAIM_OWN_WISH.format(code=wish_id))
+    helper_people = promises.find_helpers(uow, lead=member, names=helpers or [], wish_id=wish_id)
     _check_load(uow, member, settings)
-    due = out_of_quiet_hours(uow.now + timedelta(days=days), settings)  # interface: "N days after"
+    due = out_of_quiet_hours(workdays.add_days(uow.now, days, settings), settings)  # interface: "N days after"
+    contact_due = out_of_quiet_hours(workdays.add_days(uow.now, settings.contact_default_days, settings), settings)
     try:
         uow.wishes.move(wish, Action.CLAIM, parties={Party.MEMBER}, actor=member, actor_role=member.role, now=uow.now,
                         note=str(days), changes={"claimer_id": member.id, "claimed_at": uow.now, "due_at": due})
@@ -83,27 +93,33 @@ def claim_wish(uow: UnitOfWork, *, wish_id: int, member: Person, days: int | Non
         uow.session.refresh(wish)  # the winner's commit is visible now (READ COMMITTED / same writer)
         raise _faster(uow, wish, member, settings) from None
     claim = uow.claims.add(Claim(wish_id=wish.id or 0, member_id=member.id or 0, branch_id=member.branch_id,
-                                 claimed_at=uow.now, due_at=due,
-                                 contact_due_at=uow.now + timedelta(days=settings.contact_default_days)))
+                                 claimed_at=uow.now, due_at=due, contact_due_at=min(contact_due, due),
+                                 safety_code=promises.new_safety_code(),
+                                 helpers=[h.id or 0 for h in helper_people]))
     wish.claim_id = claim.id
     uow.flush()
-    log.info("wish.claimed", wish_id=wish.id, member_id=member.id, claim_id=claim.id, days=days)
-    _tell_claimed(uow, wish, member, settings)
+    log.info("wish.claimed", wish_id=wish.id, member_id=member.id, claim_id=claim.id, days=days,
+             helpers=len(helper_people))
+    _tell_claimed(uow, wish, member, claim, settings)
+    promises.tell_helpers(uow, wish, member, helper_people, settings)
     return claim
 
 
-def _tell_claimed(uow: UnitOfWork, wish: Wish, member: Person, settings: Settings) -> None:
-    """The claimer gets the unmasked details privately; the resident learns who and by when."""
+def _tell_claimed(uow: UnitOfWork, wish: Wish, member: Person, claim: Claim, settings: Settings) -> None:
+    """The claimer gets the unmasked details and the safety code privately; the resident learns who,
+    from which branch, by when, and the same safety code (the only two people who ever see it)."""
     details = messages.CLAIM_DETAILS.format(code=wish.id, text=wish.content, phone=wish.contact_phone or messages.NO_PHONE,
                                             due=fmt_datetime(wish.due_at, settings))
     for kind, values in (wish.private_details or {}).items():
         if values:
             details += messages.CLAIM_DETAILS_EXTRA.format(label=messages.DETAIL_LABELS.get(kind, kind), values=messages.LIST_SEP.join(values))
+    details += messages.CLAIM_SAFETY_TAIL.format(safety_code=claim.safety_code)
     notify.to_person(uow, member, details, kind="notice", dedupe_key=f"details:{wish.id}:{wish.claim_id}")
     name, branch = member_label(uow, member)
     resident = uow.people.get(wish.resident_id)
     notify.to_person(uow, resident, messages.NOTICE_CLAIMED.format(code=wish.id, name=name, branch=branch,
-                                                                   due=fmt_date(wish.due_at, settings)),
+                                                                   due=fmt_date(wish.due_at, settings))
+                     + messages.NOTICE_SAFETY_TAIL.format(safety_code=claim.safety_code),
                      kind="notice", dedupe_key=f"claimed:{wish.id}:{wish.claim_id}")
     notify.to_claim_channel(uow, messages.CHANNEL_CLAIMED.format(code=wish.id, name=name, branch=branch),
                             dedupe_key=f"claimed-post:{wish.id}:{wish.claim_id}")
@@ -149,6 +165,9 @@ def fulfil_wish(uow: UnitOfWork, *, wish_id: int, member: Person, note: str, set
     uow.wishes.move(wish, Action.FULFIL, parties=parties(wish, member), actor=member, actor_role=member.role,
                     now=uow.now, note=note.strip(), changes={"fulfilled_at": uow.now})
     _end_claim(uow, wish.claim_id, "fulfilled")
+    claim = uow.claims.get(wish.claim_id) if wish.claim_id else None
+    if claim is not None and claim.contacted_at is None:
+        claim.contacted_at = uow.now  # fulfilment implies contact: a reopened claim must not lapse
     log.info("wish.fulfilled", wish_id=wish.id, member_id=member.id, claim_id=wish.claim_id)
     member.pending_evidence_wish_id = wish.id
     notify.to_person(uow, uow.people.get(wish.resident_id), messages.NOTICE_FULFILLED.format(code=wish.id, note=note.strip()),
@@ -171,16 +190,18 @@ def mark_contacted(uow: UnitOfWork, *, wish_id: int, member: Person, settings: S
     """Record the first contact with the resident (the claim's first clock)."""
     wish = own_claimed_wish(uow, wish_id=wish_id, member=member, action="contacted")
     claim = uow.claims.get(wish.claim_id) if wish.claim_id else None
-    if claim is not None and claim.contacted_at is None:
+    if claim is not None and claim.contacted_at is None:  # a repeat changes nothing (the first contact counts)
         claim.contacted_at = uow.now
         uow.wishes.note(wish, action="contacted", actor=member, actor_role=member.role, now=uow.now)
+        log.info("claim.contacted", wish_id=wish.id, claim_id=claim.id, member_id=member.id)
     return wish
 
 
 def my_claims_text(uow: UnitOfWork, *, member: Person, settings: Settings) -> str:
-    """`我的认领`: open claims (with due dates, overdue marked) then finished ones."""
+    """`我的认领`: open claims (due dates, contact date, safety code), claims I help on, finished ones, lapses."""
     claims = uow.claims.of_member(member.id or 0, limit=30)
-    if not claims:
+    helping = promises.helping(uow, member)
+    if not claims and not helping:
         return messages.MY_CLAIMS_EMPTY
     open_lines, done_lines = [], []
     for c in claims:
@@ -189,6 +210,10 @@ def my_claims_text(uow: UnitOfWork, *, member: Person, settings: Settings) -> st
         if c.ended_at is None:
             due = fmt_datetime(c.due_at, settings)
             state = messages.MY_CLAIMS_OVERDUE.format(due=due) if c.due_at < uow.now else messages.MY_CLAIMS_DUE.format(due=due)
+            if c.contacted_at is None and c.contact_due_at is not None:
+                state += messages.MY_CLAIMS_CONTACT.format(contact_due=fmt_datetime(c.contact_due_at, settings))
+            if c.safety_code:
+                state += messages.MY_CLAIMS_SAFETY.format(safety_code=c.safety_code)
             open_lines.append(messages.MY_CLAIMS_LINE.format(code=c.wish_id, text=text, state=state))
         else:
             state = f"{messages.CLAIM_OUTCOMES.get(c.outcome or '', c.outcome or '')} {fmt_date(c.ended_at, settings)}"
@@ -196,8 +221,13 @@ def my_claims_text(uow: UnitOfWork, *, member: Person, settings: Settings) -> st
     parts = []
     if open_lines:
         parts += [messages.MY_CLAIMS_OPEN, *open_lines]
+    if helping:
+        parts += [messages.MY_CLAIMS_HELPING, *promises.helping_lines(uow, helping, settings)]
     if done_lines:
         parts += [messages.MY_CLAIMS_DONE, *done_lines]
+    lapses = promises.lapse_count(uow, member.id or 0)
+    if lapses:
+        parts.append(messages.MY_CLAIMS_LAPSES.format(n=lapses))
     return "\n".join(parts)
 
 

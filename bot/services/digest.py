@@ -29,7 +29,7 @@ from bot import messages
 from bot.config import Settings
 from bot.inbound import MAX_REPLY_BYTES, split_utf8
 from bot.lifecycle import WishStatus
-from bot.services import notify
+from bot.services import flags, notify, promises
 from bot.services.sweeps import member_name, on_phone_list, title_of
 from bot.timefmt import fmt_date, local
 from storage.db import UnitOfWork
@@ -110,6 +110,7 @@ class Digest:
     idle_members: list[str]
     overdue: list[str] = field(default_factory=list)
     phone_visits: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)  # issue 9: figures to check (bot/services/flags.py)
 
 
 def _first_events(uow: UnitOfWork, action: str, wish_ids: Sequence[int], before: datetime) -> dict[int, datetime]:
@@ -165,13 +166,13 @@ def _branch_ranking(uow: UnitOfWork, period: Period, settings: Settings) -> list
     for wid, actor, at in fulfils:
         done[(wid, actor)].append(at)
     tally: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    helper_branches = promises.helper_branches(uow, [c for c, _ in claims])  # issue 9: helpers' branches share the credit
     for claim, person_branch in claims:
-        branch = claim.branch_id or person_branch
-        if branch is None:
-            continue
-        tally[branch][1] += 1
-        if any(at >= claim.claimed_at for at in done.get((claim.wish_id, claim.member_id), [])):
-            tally[branch][0] += 1
+        lead_branch = claim.branch_id or person_branch
+        fulfilled = any(at >= claim.claimed_at for at in done.get((claim.wish_id, claim.member_id), []))
+        for branch in ({lead_branch} | helper_branches.get(claim.id or 0, set())) - {None}:
+            tally[branch][1] += 1
+            tally[branch][0] += fulfilled
     names = _unit_names(uow, set(tally))
     return _rank({names.get(b, str(b)): (n, d) for b, (n, d) in tally.items()}, settings.ranking_min_items)
 
@@ -212,7 +213,8 @@ def build_digest(uow: UnitOfWork, settings: Settings, period: Period) -> Digest:
                   median_claim_hours=statistics.median(claim_hours) if claim_hours else None,
                   median_fulfil_hours=statistics.median(fulfil_hours) if fulfil_hours else None,
                   branches=_branch_ranking(uow, period, settings), communities=communities, idle_members=idle,
-                  overdue=_overdue_lines(uow, settings), phone_visits=_phone_lines(uow, settings))
+                  overdue=_overdue_lines(uow, settings), phone_visits=_phone_lines(uow, settings),
+                  flags=flags.flag_lines(flags.all_flags(uow, settings), settings))
 
 
 def _overdue_lines(uow: UnitOfWork, settings: Settings) -> list[str]:
@@ -286,6 +288,7 @@ def render_digest(d: Digest, settings: Settings, *, list_max: int = LIST_MAX) ->
     out += ["", messages.DIGEST_IDLE_MEMBERS.format(n=len(d.idle_members), names=shown)]
     out += [""] + _list(messages.DIGEST_OVERDUE_HEADER.format(n=len(d.overdue)), d.overdue, list_max)
     out += [""] + _list(messages.DIGEST_PHONE_HEADER.format(n=len(d.phone_visits)), d.phone_visits, list_max)
+    out += [""] + _list(messages.DIGEST_FLAGS_HEADER.format(n=len(d.flags)), d.flags, list_max)
     return "\n".join(out)
 
 

@@ -60,7 +60,7 @@ def member_stats(uow: UnitOfWork, member_ids: Iterable[int], settings: Settings)
                             .group_by(Claim.member_id)).all())
     year_n = dict(s.execute(select(Claim.member_id, func.count()).where(
         Claim.member_id.in_(ids), Claim.claimed_at >= year_start(uow.now, settings),
-        (Claim.outcome.is_(None)) | (Claim.outcome != "released")).group_by(Claim.member_id)).all())
+        (Claim.outcome.is_(None)) | (Claim.outcome.not_in(("released", "lapsed")))).group_by(Claim.member_id)).all())
     ratings = dict(s.execute(select(Claim.member_id, func.avg(Wish.rating)).join(Wish, Wish.id == Claim.wish_id).where(
         Claim.member_id.in_(ids), Claim.outcome == "fulfilled", Wish.rating.is_not(None)).group_by(Claim.member_id)).all())
     return {i: MemberStats(int(open_n.get(i, 0)), int(year_n.get(i, 0)),

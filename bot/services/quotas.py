@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from bot import messages
 from bot.config import Settings
-from bot.services import stats
+from bot.services import promises, stats
 from bot.services.matching import member_stats, year_start
 from storage.db import UnitOfWork
 from storage.models import Claim, OrgUnit
@@ -32,15 +32,18 @@ class QuotaFigures:
 def quota_figures(uow: UnitOfWork, settings: Settings) -> QuotaFigures:
     members = list(uow.people.members())
     by_member = member_stats(uow, [m.id or 0 for m in members], settings)
-    done = [m for m in members if by_member[m.id or 0].claims_this_year >= settings.member_yearly_quota]
-    below = [m.name or str(m.id) for m in members if m not in done]
     since = year_start(uow.now, settings)
+    credits = promises.helper_credits(uow, since)  # issue 9: helpers of a group claim count too
+    done = [m for m in members
+            if by_member[m.id or 0].claims_this_year + credits.claims.get(m.id or 0, 0) >= settings.member_yearly_quota]
+    below = [m.name or str(m.id) for m in members if m not in done]
     finished = dict(uow.session.execute(
         select(Claim.branch_id, func.count()).where(Claim.outcome == "fulfilled", Claim.ended_at >= since)
         .group_by(Claim.branch_id)).all())
     branches = uow.session.execute(select(OrgUnit).where(OrgUnit.kind == "branch").order_by(OrgUnit.name)).scalars().all()
     return QuotaFigures(since.year, len(members), len(done), below,
-                        [(b.name, int(finished.get(b.id, 0))) for b in branches])
+                        [(b.name, int(finished.get(b.id, 0)) + credits.branch_fulfilled.get(b.id or 0, 0))
+                         for b in branches])
 
 
 def quota_section(uow: UnitOfWork, settings: Settings) -> str:

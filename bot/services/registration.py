@@ -11,7 +11,7 @@ from bot.categories import is_category
 from bot.config import Settings
 from bot.lifecycle import Action, Party, Tier, TransitionError, WishStatus, decide
 from bot.routing import Refused
-from bot.services import notify, publishing
+from bot.services import guardians, notify, publishing
 from bot.services.wishes import notify_resident, parties_for, reopen_after_feedback
 from storage.db import UnitOfWork
 from storage.models import Person, Wish
@@ -48,6 +48,10 @@ def approve_wish(uow: UnitOfWork, *, wish_id: int, admin: Person, tier: Tier, se
     _check(wish, Action.APPROVE, parties)  # registration happens once: from submitted (or deferred)
     _set_category(uow, wish, admin, category)
     minor = wish.concerns_minor or minor
+    if minor:
+        guardians.mark_minor(wish)
+    if tier == Tier.PERSONAL and guardians.needs_consent(wish):  # issue 9: consent before publishing
+        return guardians.hold_for_consent(uow, wish, admin=admin, tier=tier)
     if tier == Tier.PERSONAL:
         uow.wishes.move(wish, Action.APPROVE, parties=parties, actor=admin, actor_role=admin.role, now=uow.now,
                         note=messages.TIER_NAMES[tier.value],

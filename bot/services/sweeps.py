@@ -243,6 +243,48 @@ def sweep_claims_overdue(uow: UnitOfWork, settings: Settings) -> int:
     return done
 
 
+def sweep_contact_lapses(uow: UnitOfWork, settings: Settings) -> int:
+    """A claim whose contact date passed without `已联系` lapses: the wish goes back to the hall.
+
+    The claim ends with outcome "lapsed" (it stays on the member's record), the wish moves LAPSE
+    (by the system) and is re-posted, and the resident, the member and the admins are told.
+    """
+    from bot.lifecycle import Action, IllegalTransition, Party
+    from bot.services import publishing
+    from storage.repositories import WishChanged
+
+    now = uow.now
+    guard = [Claim.ended_at.is_(None), Claim.contacted_at.is_(None), Claim.contact_due_at.is_not(None)]
+    stmt = (select(Claim).join(Wish, Wish.id == Claim.wish_id)
+            .where(*_open_claims(), *guard, Wish.claim_id == Claim.id, Claim.contact_due_at <= now).order_by(Claim.id))
+    done = 0
+    for claim in _candidates(uow, stmt, Claim):
+        wish = uow.wishes.get(claim.wish_id)
+        try:
+            with uow.session.begin_nested():  # the claim and the wish move together, or neither
+                if not _mark(uow, Claim, claim.id, {"ended_at": now, "outcome": "lapsed"}, *guard):
+                    continue
+                uow.wishes.move(wish, Action.LAPSE, parties={Party.SYSTEM}, actor=None, actor_role=Party.SYSTEM.value,
+                                now=now, changes={"claimer_id": None, "claim_id": None, "claimed_at": None,
+                                                  "due_at": None, "reposted_at": now})
+        except (WishChanged, IllegalTransition):
+            continue  # the member acted at the same moment: their move stands
+        member = uow.people.get(claim.member_id)
+        contact_due = fmt_datetime(claim.contact_due_at, settings)
+        key = f"claim:lapsed:{claim.id}"
+        notify.to_person(uow, uow.people.get(wish.resident_id), messages.NOTICE_LAPSED.format(code=wish.id),
+                         kind="progress", template={"code": str(wish.id), "status": messages.STATUS_NAMES[wish.status]},
+                         dedupe_key=key)
+        notify.to_person(uow, member, messages.NOTICE_LAPSED_MEMBER.format(code=wish.id, title=title_of(wish),
+                                                                          contact_due=contact_due),
+                         kind="reminder", template={"code": str(wish.id), "due": contact_due}, dedupe_key=f"{key}:member")
+        notify.to_admins(uow, messages.LAPSED_ADMIN.format(code=wish.id, title=title_of(wish), name=member_name(member),
+                                                           contact_due=contact_due), dedupe_key=f"{key}:admins")
+        publishing.on_published(uow, wish, settings, repost=True, exclude={claim.member_id})
+        done += 1
+    return done
+
+
 def week_key(at: datetime, settings: Settings) -> str:
     year, week, _ = local(at, settings).isocalendar()
     return f"{year}-W{week:02d}"
@@ -359,6 +401,7 @@ SWEEPS: tuple[Sweep, ...] = (
     Sweep("return_visit_prompts", "prompted", sweep_return_visit_prompts),
     Sweep("return_visit_reminders", "reminded", sweep_return_visit_reminders),
     Sweep("phone_visits", "put on the phone-visit list", sweep_phone_visits),
+    Sweep("contact_lapses", "claims lapsed", sweep_contact_lapses),
     Sweep("claims_due_soon", "members reminded", sweep_claims_due_soon),
     Sweep("claims_overdue", "overdue claims reported", sweep_claims_overdue),
     Sweep("monday_nudge", "members nudged", sweep_monday_nudge),

@@ -67,7 +67,8 @@ def submit_wish(uow: UnitOfWork, *, resident: Person, draft: WishDraft, settings
         status=WishStatus.SUBMITTED.value,
         category=draft.category or suggest_category(split.text),
         content=split.text,
-        masked=privacy.mask(split.text),
+        masked=messages.MINOR_MASKED if draft.concerns_minor else privacy.mask(split.text),  # issue 9: minors
+        public=not draft.concerns_minor,
         private_details=split.details,
         contact_phone=phone,
         community_id=community.id if community else resident.community_id,

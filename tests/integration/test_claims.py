@@ -49,11 +49,14 @@ async def test_claim_sends_details_to_the_claimer_and_tells_the_resident(bot: Ch
     reply = await bot.send_text(member, f"认领 #{wish_id} 5")
 
     due = clock.now() + timedelta(days=5)
-    assert reply == messages.CLAIM_OK.format(code=wish_id, due=fmt_datetime(due, settings))
+    contact_due = clock.now() + timedelta(days=settings.contact_default_days)
+    assert reply == messages.CLAIM_OK.format(code=wish_id, due=fmt_datetime(due, settings)) + \
+        messages.CLAIM_CONTACT_TAIL.format(code=wish_id, contact_due=fmt_datetime(contact_due, settings))
     details = "\n".join(outbox_texts(database, member))
     assert "13812345678" in details and "110101195001011234" in details and "501" in details
+    safety = rows(database, Claim)[0].safety_code
     assert messages.NOTICE_CLAIMED.format(code=wish_id, name="党员1", branch="第一支部", due=fmt_date(due, settings)) \
-        in outbox_texts(database, RESIDENT)
+        + messages.NOTICE_SAFETY_TAIL.format(safety_code=safety) in outbox_texts(database, RESIDENT)
     for post in channel_posts(database):
         assert "13812345678" not in post and "110101195001011234" not in post and "501" not in post
     claim = rows(database, Claim)[0]

@@ -98,7 +98,7 @@ def test_tick_prints_a_line_per_sweep_and_delivers_prompts_in_window_and_as_temp
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "return_visit_prompts: 2 prompted"
     names = [line.split(":")[0] for line in out]
-    assert names == ["return_visit_prompts", "return_visit_reminders", "phone_visits", "claims_due_soon",
+    assert names == ["return_visit_prompts", "return_visit_reminders", "phone_visits", "contact_lapses", "claims_due_soon",
                      "claims_overdue", "monday_nudge", "reposts", "digests", "outbox"]
     template = {"code": str(w1), "title": "想请人帮忙修一下家里的水龙头", "fulfilled_at": "3月2日 10:00"}
     assert emulator.state.texts_to(RESIDENT) == [messages.RETURN_VISIT_PROMPT.format(**template)]
@@ -148,7 +148,7 @@ def test_console_script_tick_runs_against_a_fresh_sqlite_file(sqlite_url: str) -
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert len(lines) == 9 and lines[-1] == "outbox: 0 delivered"
+    assert len(lines) == 10 and lines[-1] == "outbox: 0 delivered"
     assert "digests: 3 digests queued" in lines  # last week, February's last ten days and February
 
 

@@ -13,7 +13,7 @@ S, A, P = WishStatus, Action, Party
 
 # The rules written out by hand: (status, action) → (target, who may).
 EXPECTED: dict[tuple[WishStatus, Action], tuple[WishStatus, set[Party]]] = {
-    (S.SUBMITTED, A.APPROVE): (S.PUBLISHED, {P.ADMIN}),
+    (S.SUBMITTED, A.APPROVE): (S.PUBLISHED, {P.ADMIN, P.SYSTEM}),
     (S.SUBMITTED, A.REJECT): (S.REJECTED, {P.ADMIN}),
     (S.SUBMITTED, A.DEFER): (S.DEFERRED, {P.ADMIN}),
     (S.SUBMITTED, A.ASSIGN): (S.ASSIGNED, {P.ADMIN}),
@@ -41,7 +41,8 @@ EXPECTED: dict[tuple[WishStatus, Action], tuple[WishStatus, set[Party]]] = {
     (S.DEFERRED, A.REJECT): (S.REJECTED, {P.ADMIN}),
     (S.DEFERRED, A.CANCEL): (S.CANCELLED, {P.OWNER}),
 }
-BARRED = {(S.FULFILLED, A.VISIT): {P.CLAIMER}}
+BARRED = {(S.FULFILLED, A.VISIT): {P.CLAIMER}, (S.FULFILLED, A.RATE): {P.CLAIMER},
+          (S.RATED, A.CLOSE): {P.CLAIMER}}
 
 ALLOWED = [(s, a, p) for (s, a), (_, parties) in EXPECTED.items() for p in sorted(parties)]
 REFUSED_PARTY = [(s, a, p) for (s, a), (_, parties) in EXPECTED.items() for p in Party if p not in parties]

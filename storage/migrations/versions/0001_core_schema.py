@@ -86,6 +86,8 @@ def upgrade() -> None:
     sa.Column('last_inbound_at', storage.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('window_sent', sa.Integer(), nullable=False),
     sa.Column('pending_evidence_wish_id', sa.Integer(), nullable=True),
+    sa.Column('link_failures', sa.Integer(), nullable=False),
+    sa.Column('link_locked_until', storage.types.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['branch_id'], ['org_unit.id'], ),
     sa.ForeignKeyConstraint(['community_id'], ['org_unit.id'], ),
     sa.ForeignKeyConstraint(['grid_id'], ['org_unit.id'], ),
