@@ -62,7 +62,7 @@ def wait_port(port: int, proc: subprocess.Popen[bytes], seconds: float = 60) -> 
     deadline = time.time() + seconds
     while time.time() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
+            raise RuntimeError(f"server exited (exit code {proc.returncode}; see its log)")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return
@@ -76,8 +76,9 @@ def start_bot(port: int, db_url: str, workdir: Path) -> subprocess.Popen[bytes]:
     env.update(MICROWISH_DATABASE_URL=db_url, MICROWISH_WECHAT_TOKEN=TOKEN, MICROWISH_SANDBOX="off",
                MICROWISH_LOG_FORMAT="json", MICROWISH_RESIDENT_MAX_OPEN="1000000", MICROWISH_RESIDENT_MAX_PER_DAY="1000000",
                MICROWISH_MEMBER_MAX_OPEN_CLAIMS="1000000", MICROWISH_WECHAT_API_BASE="http://127.0.0.1:9")
+    log = open(workdir / f"serve-{port}-{time.monotonic_ns()}.log", "wb")  # a pipe nobody reads would stall the server
     return subprocess.Popen([sys.executable, "-m", "bot", "serve", "--port", str(port), "--reuse-port"], cwd=workdir, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL, stderr=log)
 
 
 def wrk(port: int, requests_file: Path, expect: str, seconds: int, connections: int = 64, threads: int = 1) -> dict[str, float]:
@@ -94,8 +95,11 @@ def measure(name: str, pids: list[int], run: callable) -> Result:  # type: ignor
     cpu0 = sum(proc_cpu_seconds(p) for p in pids)
     r = run()
     cpu = sum(proc_cpu_seconds(p) for p in pids) - cpu0
-    return Result(name, r["requests"] / r["seconds"], r["p50_us"] / 1000, r["p99_us"] / 1000,
-                  cpu / max(r["requests"], 1) * 1e6, max(proc_peak_rss_mb(p) for p in pids), int(r["bad"]), int(r["errors"]))
+    result = Result(name, r["requests"] / r["seconds"], r["p50_us"] / 1000, r["p99_us"] / 1000,
+                    cpu / max(r["requests"], 1) * 1e6, max(proc_peak_rss_mb(p) for p in pids), int(r["bad"]), int(r["errors"]))
+    print(f"  {name}: {result.rps:.0f} req/s, p99 {result.p99_ms:.1f} ms, bad {result.bad} [load {os.getloadavg()[0]:.2f}]",
+          file=sys.stderr, flush=True)
+    return result
 
 
 def pg_database(name: str) -> str | None:
@@ -156,18 +160,24 @@ def run_bot_case(name: str, db_url: str, kind: str, expect: str, *, seconds: int
         for p in procs:
             p.terminate()
         for p in procs:
-            p.wait(timeout=20)
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks")
     ap.add_argument("--seconds", type=int, default=10)
-    ap.add_argument("--quick", action="store_true", help="3-second runs, SQLite only")
+    ap.add_argument("--quick", action="store_true", help="3-second runs, SQLite only, no scale section")
+    ap.add_argument("--scale", default="10000,100000,1000000", help="wish counts for the scale section ('' to skip)")
     args = ap.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is not installed: apt-get install wrk", file=sys.stderr)
         return 2
     seconds = 3 if args.quick else args.seconds
+    load_before = f"{os.getloadavg()[0]:.2f}"
     results: list[Result] = []
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
@@ -189,18 +199,68 @@ def main() -> int:
                 url = pg_database(f"mw_bench_{procs}")
                 if url:
                     results.append(run_bot_case(f"许愿 PostgreSQL ×{procs}", url, "wish", "编号", seconds=seconds, processes=procs, tmp=tmp))
+            url = pg_database("mw_bench_help")
+            if url:
+                results.append(run_bot_case("帮助 PostgreSQL ×1", url, "help", "CDATA[", seconds=seconds, processes=1, tmp=tmp))
             url = pg_database("mw_bench_claim")
             if url:
                 results.append(run_bot_case("认领 PostgreSQL ×1", url, "claim", "CDATA[", seconds=seconds, processes=1, tmp=tmp,
                                             count=60_000, seed_claims=True))
     ceiling = results[0].rps
+    print(f"\nload average before: {load_before}, after: {os.getloadavg()[0]:.2f} (2 cores: figures under load > 1 are pessimistic)")
     print(f"\n{'path':<24}{'req/s':>9}{'ratio':>8}{'p50 ms':>9}{'p99 ms':>9}{'CPU µs/req':>12}{'RSS MB':>9}{'bad':>6}{'errors':>8}")
     for r in results:
         print(f"{r.name:<24}{r.rps:>9.0f}{r.rps / ceiling:>8.2f}{r.p50_ms:>9.1f}{r.p99_ms:>9.1f}{r.cpu_us:>12.0f}{r.rss_mb:>9.0f}{r.bad:>6}{r.errors:>8}")
     pg = {r.name: r.rps for r in results}
     if "许愿 PostgreSQL ×1" in pg and "许愿 PostgreSQL ×2" in pg:
         print(f"\ntwo processes on PostgreSQL / one: {pg['许愿 PostgreSQL ×2'] / pg['许愿 PostgreSQL ×1']:.2f}×")
+    if not args.quick and args.scale:
+        scale_section([int(x) for x in args.scale.split(",")], seconds)
     return 0
+
+
+def scale_section(sizes: list[int], seconds: int) -> None:
+    """Outbox dispatch rate; digest, sweeps and the /admin page at growing sizes; RSS with the largest."""
+    from sqlalchemy import create_engine
+
+    from benchmarks import scale
+    from benchmarks.seed import seed
+    from storage.migrate import upgrade
+
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        o = scale.run_outbox(f"sqlite:///{tmp}/outbox.db")
+        print(f"\noutbox → emulator (SQLite, {o['messages']:.0f} customer-service messages): {o['per_s']:.0f} messages/s"
+              f"  [load {os.getloadavg()[0]:.2f}]", flush=True)
+        print(f"\n{'wishes':>9}{'seed s':>8}{'digest s':>10}{'rv sweep s':>12}{'tick s':>8}{'/admin ms':>11}{'deep ms':>9}"
+              f"{'overview ms':>13}{'probe RSS MB':>14}{'load':>7}", flush=True)
+        for n in sizes:
+            url = f"sqlite:///{tmp}/scale_{n}.db"
+            upgrade(url)
+            t = time.perf_counter()
+            eng = create_engine(url)
+            seed(eng, n)
+            eng.dispose()
+            seeded = time.perf_counter() - t
+            p = scale.run_probe(url, tick=n <= 100_000)
+            tick = f"{p['tick_s']:>8.1f}" if "tick_s" in p else f"{'—':>8}"
+            print(f"{n:>9}{seeded:>8.0f}{p['digest_s']:>10.2f}{p['return_visit_sweep_s']:>12.2f}{tick}{p['admin_page_ms']:>11.0f}"
+                  f"{p['admin_deep_page_ms']:>9.0f}{p['overview_ms']:>13.0f}{p['peak_rss_mb']:>14.0f}{os.getloadavg()[0]:>7.2f}", flush=True)
+        big = sizes[-1]
+        port = free_port()
+        proc = start_bot(port, f"sqlite:///{tmp}/scale_{big}.db", tmp)
+        try:
+            wait_port(port, proc)
+            time.sleep(0.5)
+            for kind, expect in (("help", "CDATA["), ("wish", "编号")):
+                req = tmp / f"big_{kind}.txt"
+                write_requests(req, token=TOKEN, kind=kind, count=100_000, start_id=int(time.time() * 1000))
+                r = measure(f"{kind} with {big} wishes", [proc.pid], lambda: wrk(port, req, expect, seconds))
+                print(f"serve on {big:,} wishes, {kind}: {r.rps:.0f} req/s, p99 {r.p99_ms:.1f} ms, peak RSS {r.rss_mb:.0f} MB, "
+                      f"bad {r.bad}", flush=True)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from typing import AsyncIterator
 
 from aiohttp import web
 
-from bot import admin_web, server
+from bot import admin_web, server, wall
 from bot.appkeys import CLOCK, DATABASE, DISPATCHER, METRICS, OUTBOX_WAKE, PRESENCE, SETTINGS
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
@@ -45,6 +45,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, database: Data
             app.cleanup_ctx.append(step)
     server.add_routes(app)
     admin_web.setup(app)
+    wall.setup(app)  # issue 10: the public wish wall
     if settings.sandbox_enabled:
         from bot import sandbox
 

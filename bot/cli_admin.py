@@ -91,7 +91,8 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
         batches = ledger.iter_batches(db, settings, now, community_id=community_id)
         with bar:
             if args.format == "xlsx":
-                n = ledger.write_xlsx(batches, args.out, progress=progress)
+                budget = db.run_sync(lambda uow: ledger.budget_rows(uow, settings, community_id=community_id), now, write=False)
+                n = ledger.write_xlsx(batches, args.out, progress=progress, budget=budget)
             elif args.out:
                 with open(args.out, "w", encoding="utf-8", newline="") as fh:
                     n = ledger.write_csv(batches, fh, progress=progress)

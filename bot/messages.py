@@ -530,10 +530,16 @@ CLAIM_HELPERS_NONE = "请在“协助”后写上协助党员的姓名，例如�
 CLAIM_HELPERS_TAIL = "\n协助：{names}（由您负责按期完成）"
 NOTICE_HELPER = "{branch}的{lead}认领了 {code} 号心愿“{title}”，请您协助。由{lead}负责按期完成，期限 {due}。"
 CLAIM_OWN_WISH = "{code} 号心愿是您自己提交的，不能自己认领。"
+HELP_RESIDENT += "\n监护人同意 —— 涉及孩子的心愿，监护人同意后才发布"
+HELP_MEMBER = HELP_MEMBER.replace("认领 编号 [天数] —— 认领并承诺完成时间",
+                                  "认领 编号 [天数] [协助 姓名…] —— 认领，承诺联系和完成时间")
+HELP_ADMIN += "\n监护人同意 编号 —— 记录监护人同意（涉及未成年人的心愿）"
 # --- end of issue 9, part one ---
 
 # --- Issue 9, part two: voice wishes, proxy filing (代办/关联), common problems (合并), flags ---
 ACTION_NAMES.update({"merge": "合并为共性问题", "link": "群众关联微信"})
+HELP_RESIDENT = HELP_RESIDENT + "\n不方便打字？直接发语音也能许愿\n关联 编号 手机号后四位 —— 领回别人替您登记的心愿"
+HELP_ADMIN = HELP_ADMIN + "\n合并 编号,编号 单位 —— 相似心愿合并为共性问题转办"
 VOICE_PLACEHOLDER = "【语音心愿，待工作人员听取转写】"
 VOICE_OK = "您的语音心愿已收到，编号 {code}。\n我们听到的是：“{text}”\n工作人员登记时会再听一遍语音。发“进度 {code}”可随时查看。"
 VOICE_OK_PENDING = "您的语音心愿已收到，编号 {code}。\n工作人员会听您的语音，帮您写下来登记。发“进度 {code}”可随时查看。"
@@ -560,6 +566,9 @@ COMMON_HEADER = "可能的共性问题（不同群众反映的相似心愿）：
 COMMON_LINE = "共性 {codes}（{community}·{category}，{n}位群众）：{text}"
 COMMON_HINT = "合并请发：合并 编号,编号 承办单位"
 COMMON_CODE_SEP = ","
+# Words that say nothing about the problem itself when comparing wishes (requests, fillers).
+COMMON_STOP_WORDS = frozenset({"希望", "帮忙", "帮助", "请求", "需要", "想请", "能否", "可以", "我们", "他们", "一下",
+                               "问题", "这个", "那个", "没有", "一个", "不能", "有人", "现在", "已经", "社区", "居民"})
 MERGE_USAGE = "请写：合并 编号,编号,… 承办单位，例如：合并 12,15,18 区住建局"
 MERGE_TOO_FEW = "合并至少需要两个不同的心愿编号。"
 MERGE_NOT_OPEN = "{code} 号心愿现在是“{status}”，不能合并。"
@@ -588,6 +597,58 @@ DASH.update({  # dashboard words of issue 9 (templates read them as {{ L.key }})
 
 # ---------------------------------------------------------------------------------------------
 # === Wall, budgets (issue 10) ===
+ACTION_NAMES.update({"cost_estimate": "登记预估费用", "cost": "记录费用", "cost_pending": "费用超出预算，等待批准",
+                     "approve_cost": "批准费用"})
+COST_WORD = "费用"
+HELP_ADMIN = HELP_ADMIN + "\n批准 编号 —— 批准超出社区剩余预算的费用"
+HELP_MEMBER = HELP_MEMBER.replace("完成 编号 说明 —— 报告完成，可再发照片", "完成 编号 说明 [费用 金额] —— 报告完成，可再发照片（凭证）")
+YUAN = "元"
+COST_BAD_AMOUNT = "费用请写数字（单位：元），例如：完成 {code} 买了米和油 费用 86.5"
+COST_TAIL_OK = "\n费用 {cost} 元已记入{community}{year}年预算（剩余 {remaining} 元）。"
+COST_TAIL_PENDING = "\n费用 {cost} 元超出{community}{year}年剩余预算 {remaining} 元，已报管理员批准；完成情况照常记录。"
+CLAIM_COST_HELD = ("{code} 号心愿预估费用 {cost} 元，超出{community}{year}年剩余预算 {remaining} 元，需要管理员批准后才能认领。"
+                   "已告诉管理员，批准后会在认领群通知。")
+COST_HELD_ADMIN = ("【费用待批准】{code} 号心愿“{title}”预估 {cost} 元，{community}{year}年预算剩余 {remaining} 元，"
+                   "{name}想认领。同意请发“批准 {code}”。")
+COST_PENDING_ADMIN = ("【费用待批准】{code} 号心愿“{title}”已完成，报费用 {cost} 元，超出{community}{year}年剩余预算 "
+                      "{remaining} 元。同意请发“批准 {code}”。")
+COST_APPROVED = "已批准 {code} 号心愿的费用 {cost} 元。{community}{year}年：{summary}"
+COST_APPROVED_CHANNEL = "{code} 号心愿的费用已批准，可以认领了：**认领 {code}**"
+COST_APPROVED_MEMBER = "您报的 {code} 号心愿费用 {cost} 元已批准。"
+COST_ALREADY_APPROVED = "{code} 号心愿的费用已经批准过了。"
+COST_NONE = "{code} 号心愿没有登记费用，不需要批准。"
+COST_ESTIMATE_TOO_LATE = "{code} 号心愿已经认领，不能再改预估费用；完成时请党员报实际费用（完成 {code} 说明 费用 金额）。"
+BUDGET_SUMMARY = "预算 {amount}，已花 {spent} 元，已认领待花 {committed} 元，剩余 {remaining} 元"
+BUDGET_AMOUNT = "{amount} 元"
+BUDGET_PENDING_TAIL = "，另有 {pending} 元待批准"
+BUDGET_NONE = "未设"
+NO_COMMUNITY = "未填社区"
+DIGEST_BUDGET_HEADER = "**预算（{year}年）**"
+DIGEST_BUDGET_LINE = "{community}：{summary}"
+LEDGER_COST_HEADERS = ("预估费用", "实际费用", "费用批准时间", "费用待批准")
+LEDGER_HEADERS = LEDGER_HEADERS + LEDGER_COST_HEADERS  # per-wish costs: the last columns of the ledger
+LEDGER_BUDGET_SHEET = "预算"
+LEDGER_BUDGET_HEADERS = ("社区", "年度", "预算", "已花", "已认领待花", "剩余", "待批准")
+LEDGER_YES = "是"
+DASH.update({  # dashboard words of issue 10
+    "budgets": "预算", "budget_title": "社区年度预算（{year}年）", "budget_amount": "预算（元）", "year": "年度",
+    "spent": "已花", "committed": "已认领待花", "remaining": "剩余", "pending": "待批准", "save": "保存",
+    "budget_saved": "预算已保存。", "budget_bad": "请填写社区、年度和金额（元）。", "by_branch": "各支部已花",
+    "est_cost": "预估费用（元）", "actual_cost": "实际费用（元）", "cost_approved": "费用已批准",
+    "cost_pending": "费用待批准", "set_estimate": "登记预估费用", "approve_cost": "批准费用",
+    "budget_chart": "预算使用情况", "wall": "心愿墙",
+})
+WALL = {
+    "title": "微心愿墙", "title_community": "{community} 微心愿墙",
+    "intro": "群众点单，党员认领，结果公开。这里展示群众同意公开的心愿，个人信息已隐去。",
+    "rates": "近30天发布的心愿（{start} 至 {end}）", "response": "响应率", "resolution": "解决率",
+    "satisfaction": "满意率", "response_hint": "{hours}小时内认领 / 发布", "resolution_hint": "已完成 / 已认领",
+    "satisfaction_hint": "4分及以上 / 评价", "latest": "最近 {n} 条心愿", "none": "暂时没有可以展示的心愿。",
+    "waited_claimed": "等了{span}有人认领", "waiting": "已等待{span}", "just_now": "刚刚", "branch": "认领：{branch}", "fulfilled_on": "{date}完成",
+    "all": "全部社区", "communities": "各社区", "updated": "更新于 {time}", "not_found": "没有这个社区。",
+    "footer": "想许愿？关注“微心愿”公众号，发“许愿 加上您的心愿”。不想公开请发“不公开 编号”。",
+    "status": {"published": "待认领", "claimed": "办理中", "fulfilled": "已完成", "rated": "已完成", "closed": "已办结"},
+}
 
 # ---------------------------------------------------------------------------------------------
 # Masking

@@ -13,7 +13,7 @@ import threading
 import time
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from bot.lifecycle import Role
 from storage.db import UnitOfWork
@@ -49,12 +49,12 @@ class Presence:
         """Write the buffered window marks (inside the caller's transaction)."""
         with self._lock:
             touches, self._touches = self._touches, {}
-        for openid, at in touches.items():
-            uow.session.execute(
-                update(Person).where(Person.openid == openid, (Person.last_inbound_at.is_(None)) | (Person.last_inbound_at < at))
-                .values(last_inbound_at=at, window_sent=0, subscribed=True)
-                .execution_options(synchronize_session=False)
-            )
+        if not touches:
+            return 0
+        t = Person.__table__  # Core executemany: one statement for the whole buffer, no ORM per row
+        stmt = (update(t).where(t.c.openid == bindparam("o"), (t.c.last_inbound_at.is_(None)) | (t.c.last_inbound_at < bindparam("at")))
+                .values(last_inbound_at=bindparam("at"), window_sent=0, subscribed=True))
+        uow.session.connection().execute(stmt, [{"o": openid, "at": at} for openid, at in touches.items()])
         return len(touches)
 
 

@@ -14,6 +14,7 @@ from typing import Any, AsyncIterator
 import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.exc import DBAPIError
 from wechatpy.crypto import WeChatCrypto
 
 from bot import messages
@@ -23,6 +24,7 @@ from bot.inbound import Inbound, InboundError, check_signature, check_timestamp,
 from bot.logs import get_logger, user_ref
 from bot.presence import role_job
 from bot.services import notify
+from storage.db import DatabaseClosed
 
 log = get_logger("microwish.server")
 SUCCESS = "success"
@@ -110,8 +112,8 @@ async def dispatch(app: web.Application, msg: Inbound) -> tuple[str | None, str]
         future.add_done_callback(lambda f: _deliver_late(app, msg, f))
         log.warning("callback.over_budget", budget=settings.reply_budget_seconds)
         return None, "late"
-    except Exception:
-        log.exception("callback.failed")
+    except Exception as exc:
+        _log_failure(exc)
         return messages.SORRY, "error"
     if isinstance(result, Duplicate):
         return result.reply, "duplicate"
@@ -127,11 +129,20 @@ async def answer_read_only(app: web.Application, msg: Inbound, handler: Any) -> 
     if role is None:
         try:
             role = await app[DATABASE].read(role_job(msg.source, app[SETTINGS].admin_openids), now=app[CLOCK].now())
-        except Exception:
-            log.exception("callback.failed")
+        except Exception as exc:
+            _log_failure(exc)
             return messages.SORRY, "error"
         presence.remember(msg.source, role)
     return handler(msg, role), "read_only"
+
+
+def _log_failure(exc: BaseException) -> None:
+    """One short line when the database is away (a traceback per callback would stall the loop
+    in an outage, and the driver's message may quote SQL parameters); a full traceback for bugs."""
+    if isinstance(exc, (DBAPIError, DatabaseClosed)):
+        log.error("callback.db_unavailable", error=type(getattr(exc, "orig", None) or exc).__name__)
+    else:
+        log.exception("callback.failed")
 
 
 async def flush_presence(app: web.Application) -> AsyncIterator[None]:

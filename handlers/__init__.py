@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from bot.routing import Context, Dispatcher, Router
 from bot.inbound import Inbound
-from handlers import admins, common, members, outreach, promises, residents
+from handlers import admins, budgets, common, members, outreach, promises, residents
 from handlers.common import MENU_KEYS
 
-ROUTERS: list[Router] = [residents.router, members.router, admins.router, outreach.router, promises.router, common.router]
+ROUTERS: list[Router] = [residents.router, members.router, admins.router, outreach.router, promises.router, budgets.router,
+                         common.router]
 
 
 def _menu_click(msg: Inbound, ctx: Context) -> "str | None":

@@ -9,7 +9,7 @@ from bot.inbound import Inbound
 from bot.lifecycle import Role
 from bot.messages import Keyword
 from bot.routing import Context, Refused, Router, parse_code, split_args
-from bot.services import claims, members, promises, quotas  # noqa: F401  (quotas registers its 统计 section)
+from bot.services import budgets, claims, members, promises, quotas  # noqa: F401  (quotas registers its 统计 section)
 
 router = Router("members")
 MEMBER = {Role.MEMBER}
@@ -78,10 +78,13 @@ def claim(msg: Inbound, ctx: Context) -> str:
     wish_id, rest = _code_and_rest(ctx, messages.EXAMPLE_CLAIM)
     before, helpers = promises.split_helpers(rest.split())
     days_text = before[0] if before else ""
-    if (days_text and not days_text.isdigit()) or len(before) > 1:
+    if days_text and not days_text.isdigit():
         raise Refused(messages.CLAIM_BAD_DAYS.format(max=ctx.settings.claim_max_days, code=wish_id))
     if helpers is not None and not helpers:
         raise Refused(messages.CLAIM_HELPERS_NONE.format(code=wish_id))
+    held = budgets.hold_claim(ctx.uow, wish_id=wish_id, member=ctx.user, settings=ctx.settings)  # issue 10
+    if held:
+        return held
     made = claims.claim_wish(ctx.uow, wish_id=wish_id, member=ctx.user, days=int(days_text) if days_text else None,
                              settings=ctx.settings, helpers=helpers)
     return promises.claim_reply(ctx.uow, made, ctx.settings)
@@ -99,8 +102,8 @@ def release(msg: Inbound, ctx: Context) -> str:
 def done(msg: Inbound, ctx: Context) -> str:
     """`完成 <编号> <说明>`; a photo sent next is kept as evidence."""
     wish_id, note = _code_and_rest(ctx, messages.EXAMPLE_DONE)
-    claims.fulfil_wish(ctx.uow, wish_id=wish_id, member=ctx.user, note=note, settings=ctx.settings)
-    return messages.DONE_OK.format(code=wish_id)
+    wish = claims.fulfil_wish(ctx.uow, wish_id=wish_id, member=ctx.user, note=note, settings=ctx.settings)
+    return messages.DONE_OK.format(code=wish_id) + budgets.cost_tail(ctx.uow, wish=wish, settings=ctx.settings)
 
 
 @router.command(Keyword.CONTACTED, roles=MEMBER)

@@ -113,6 +113,24 @@ class Wish(SQLModel, table=True):
     est_cost: Optional[float] = None
     actual_cost: Optional[float] = None
     cost_approved_at: Optional[datetime] = _dt()
+    cost_pending: bool = False  # issue 10: a cost past the remaining budget waits for 批准
+
+
+class Budget(SQLModel, table=True):
+    """A community's yearly budget for material wishes, in yuan (issue 10).
+
+    Its row is locked (`FOR UPDATE`) while a cost is checked against it, so two claims or
+    approvals at once cannot both spend the same remainder.
+    """
+
+    __tablename__ = "budget"
+    __table_args__ = (UniqueConstraint("community_id", "year", name="uq_budget_community_year"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="org_unit.id")
+    year: int
+    amount: float
+    updated_at: datetime = _dt(nullable=False)
 
 
 class WishEvent(SQLModel, table=True):

@@ -86,8 +86,10 @@ class PersonRepository:
 class WishRepository:
     def __init__(self, session: Session) -> None:
         self.s = session
+        self._open: dict[int, Sequence[Wish]] = {}  # open wishes per resident, read once per unit of work
 
     def add(self, wish: Wish, *, actor: Person | None, actor_role: str, now: datetime, note: str | None = None) -> Wish:
+        self._open.clear()
         self.s.add(wish)
         self.s.flush()
         self.s.add(
@@ -120,6 +122,7 @@ class WishRepository:
         changes: dict[str, Any] | None = None,
     ) -> WishStatus:
         """The only writer of `wish.status`: decide, compare-and-set, and record the event."""
+        self._open.clear()
         current = WishStatus(wish.status)
         try:
             target = decide(current, action, parties)
@@ -162,10 +165,14 @@ class WishRepository:
         ).scalars().all()
 
     def open_of_resident(self, resident_id: int) -> Sequence[Wish]:
-        return self.s.execute(
-            select(Wish).where(Wish.resident_id == resident_id, Wish.status.in_([s.value for s in OPEN_STATUSES]))
-            .order_by(Wish.id)
-        ).scalars().all()
+        """Memoised until this repository adds or moves a wish (the 许愿 path asks twice: limits, repeats)."""
+        hit = self._open.get(resident_id)
+        if hit is None:
+            hit = self._open[resident_id] = self.s.execute(
+                select(Wish).where(Wish.resident_id == resident_id, Wish.status.in_([s.value for s in OPEN_STATUSES]))
+                .order_by(Wish.id)
+            ).scalars().all()
+        return hit
 
     def count_submitted_since(self, resident_id: int, since: datetime) -> int:
         return int(self.s.execute(
@@ -326,6 +333,8 @@ class DialogueRepository:
         self.s.flush()
 
     def clear(self, person_id: int) -> None:
+        if person_id in self._absent:
+            return  # looked up in this unit of work and not there: no second query
         state = self.s.get(DialogueState, person_id)
         if state is not None:
             self.s.delete(state)

@@ -27,13 +27,14 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def setup(app: web.Application) -> None:
     """Register the dashboard's routes and template environment on `app`."""
-    from bot.admin_web import outreach, views
+    from bot.admin_web import budgets, outreach, views
 
     aiohttp_jinja2.setup(app, loader=jinja2.PackageLoader("bot.admin_web", "templates"), app_key=JINJA_KEY,
                          autoescape=True, default_helpers=False)
     app[SIGNER] = SessionSigner(session_secret(app[SETTINGS]))
     views.add_routes(app)
     outreach.add_routes(app)  # issue 9: flags, common problems, transcription
+    budgets.add_routes(app)  # issue 10: budgets, estimates, cost approvals
 
 
 def session_of(request: web.Request) -> Session | None:

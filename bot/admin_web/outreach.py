@@ -15,7 +15,7 @@ from bot import messages
 from bot.admin_web import FORM, admin_page, current_admin, render
 from bot.admin_web import queries as q
 from bot.appkeys import CLOCK, DATABASE, SETTINGS
-from bot.routing import DomainError, refusal_for
+from bot.routing import refusal_for
 from bot.services import common_problems, flags, proxy
 from storage.db import UnitOfWork
 
@@ -63,8 +63,11 @@ async def merge(request: web.Request) -> web.StreamResponse:
         await _run(request, job, write=True)
     except q.OutOfScope:
         raise web.HTTPNotFound() from None
-    except (DomainError, LookupError) as exc:
-        return await _flags_page(request, error=refusal_for(exc) or str(exc), status=409)
+    except Exception as exc:  # a domain refusal is shown on the page; anything else propagates
+        text = refusal_for(exc)
+        if text is None:
+            raise
+        return await _flags_page(request, error=text, status=409)
     raise web.HTTPSeeOther("/admin/flags?done=1")
 
 
@@ -85,8 +88,11 @@ async def transcribe(request: web.Request) -> web.StreamResponse:
         await _run(request, job, write=True)
     except q.OutOfScope:
         raise web.HTTPNotFound() from None
-    except DomainError as exc:
-        return await _wish_page(request, wish_id, error=exc.reply, status=409)
+    except Exception as exc:  # a domain refusal is shown on the page; anything else propagates
+        text = refusal_for(exc, str(wish_id))
+        if text is None:
+            raise
+        return await _wish_page(request, wish_id, error=text, status=409)
     raise web.HTTPSeeOther(f"/admin/wishes/{wish_id}?done=1")
 
 

@@ -64,17 +64,7 @@ def overview(uow: UnitOfWork, admin: AdminView, settings: Settings) -> Overview:
     """The three rates over wishes published in the last month, counts by state, weekly trend."""
     end = uow.now
     start = end - timedelta(days=RATE_DAYS)
-    in_period = (Wish.published_at >= start, Wish.published_at < end)
-    published = _count(uow, admin, *in_period)
-    sla = timedelta(hours=settings.claim_sla_hours)
-    claimed = responded = 0
-    stmt = _scope(select(Wish.published_at, Wish.claimed_at), admin).where(*in_period, Wish.claimed_at.is_not(None))
-    for published_at, claimed_at in uow.session.execute(stmt.execution_options(yield_per=1000)):
-        claimed += 1
-        responded += claimed_at - published_at <= sla
-    fulfilled = _count(uow, admin, *in_period, Wish.claimed_at.is_not(None), Wish.fulfilled_at.is_not(None))
-    rated = _count(uow, admin, *in_period, Wish.rating.is_not(None))
-    happy = _count(uow, admin, *in_period, Wish.rating >= 4)
+    response, resolution, satisfaction = period_rates(uow, admin.community_id, start, end, settings)
     rows = uow.session.execute(_scope(select(Wish.status, func.count()), admin).group_by(Wish.status)).all()
     by_state = {s.value: 0 for s in WishStatus} | {status: int(n) for status, n in rows}
     local = end.astimezone(settings.tz)
@@ -87,8 +77,35 @@ def overview(uow: UnitOfWork, admin: AdminView, settings: Settings) -> Overview:
                       _count(uow, admin, Wish.fulfilled_at >= w0, Wish.fulfilled_at < w1)))
     overdue = _count(uow, admin, Wish.status == WishStatus.CLAIMED.value, Wish.due_at < end)
     phone_visit = _count(uow, admin, Wish.phone_visit_since.is_not(None))
-    return Overview(start, end, Rate(responded, published), Rate(fulfilled, claimed), Rate(happy, rated), by_state, trend,
-                    overdue, phone_visit)
+    return Overview(start, end, response, resolution, satisfaction, by_state, trend, overdue, phone_visit)
+
+
+def period_rates(uow: UnitOfWork, community_id: int | None, start: datetime, end: datetime,
+                 settings: Settings) -> tuple[Rate, Rate, Rate]:
+    """Response, resolution and satisfaction over wishes published in [start, end) (one community, or all).
+
+    Shared by the dashboard overview and the public wish wall (bot/wall).
+    """
+    def count(*conds: Any) -> int:
+        stmt = select(func.count()).select_from(Wish).where(*conds)
+        if community_id is not None:
+            stmt = stmt.where(Wish.community_id == community_id)
+        return int(uow.session.execute(stmt).scalar_one())
+
+    in_period = (Wish.published_at >= start, Wish.published_at < end)
+    published = count(*in_period)
+    sla = timedelta(hours=settings.claim_sla_hours)
+    claimed = responded = 0
+    stmt = select(Wish.published_at, Wish.claimed_at).where(*in_period, Wish.claimed_at.is_not(None))
+    if community_id is not None:
+        stmt = stmt.where(Wish.community_id == community_id)
+    for published_at, claimed_at in uow.session.execute(stmt.execution_options(yield_per=1000)):
+        claimed += 1
+        responded += claimed_at - published_at <= sla
+    fulfilled = count(*in_period, Wish.claimed_at.is_not(None), Wish.fulfilled_at.is_not(None))
+    rated = count(*in_period, Wish.rating.is_not(None))
+    happy = count(*in_period, Wish.rating >= 4)
+    return Rate(responded, published), Rate(fulfilled, claimed), Rate(happy, rated)
 
 
 @dataclass
@@ -219,7 +236,8 @@ def branches(uow: UnitOfWork, admin: AdminView, settings: Settings) -> list[tupl
     done = dict(uow.session.execute(
         select(Claim.branch_id, func.count()).join(Wish, Wish.claim_id == Claim.id)
         .where(Claim.branch_id.in_(ids), Wish.fulfilled_at >= since).group_by(Claim.branch_id)).all()) if ids else {}
-    return sorted(((u, int(done.get(u.id, 0))) for u in units), key=lambda r: (-r[1], r[0].name))
+    helped = promises.helper_credits(uow, since).branch_fulfilled  # issue 9: a helper's branch shares the credit
+    return sorted(((u, int(done.get(u.id, 0)) + helped.get(u.id or 0, 0)) for u in units), key=lambda r: (-r[1], r[0].name))
 
 
 def dead_outbox(uow: UnitOfWork, *, limit: int = 200) -> Sequence[Outbox]:

@@ -224,7 +224,9 @@ async def export(request: web.Request) -> web.StreamResponse:
     os.close(fd)
     try:
         await asyncio.get_running_loop().run_in_executor(
-            None, lambda: ledger.write_xlsx(ledger.iter_batches(db, settings, now, community_id=scope), path))
+            None, lambda: ledger.write_xlsx(ledger.iter_batches(db, settings, now, community_id=scope), path,
+                                            budget=db.run_sync(lambda uow: ledger.budget_rows(uow, settings, community_id=scope),
+                                                               now, write=False)))
         response = web.StreamResponse(headers={
             "Content-Type": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             "Content-Disposition": _attachment(name), "Content-Length": str(os.path.getsize(path))})

@@ -3,6 +3,11 @@
 Exactly one member wins a wish: `WishRepository.move()` is a compare-and-set, so of several
 simultaneous claims one moves the wish and the others find it already claimed; they are told
 who was faster and offered their next best match from the hall.
+
+A claim is a promise with two clocks (issue 9): first contact by `contact_due_at` (a missed one
+lapses the claim: `sweeps.sweep_contact_lapses`) and completion by `due_at`, both in working days
+when `settings.working_days` (bot/workdays.py). Its safety code reaches only the resident and the
+claimer; helpers of a group claim live in `Claim.helpers` (bot/services/promises.py).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from bot.logs import get_logger
 from bot.lifecycle import Action, IllegalTransition, Party, WishStatus
 from bot.routing import Refused
 from bot import workdays
-from bot.services import matching, notify, promises, publishing
+from bot.services import budgets, matching, notify, promises, publishing
 from bot.services.members import member_label
 from bot.services.sweeps import out_of_quiet_hours
 from bot.timefmt import fmt_date, fmt_datetime
@@ -159,6 +164,7 @@ def release_wish(uow: UnitOfWork, *, wish_id: int, member: Person, reason: str, 
 
 def fulfil_wish(uow: UnitOfWork, *, wish_id: int, member: Person, note: str, settings: Settings) -> Wish:
     """Report a claimed wish fulfilled; the member's next photo becomes its evidence."""
+    note, cost = budgets.split_cost(note, code=wish_id)  # issue 10: `完成 <编号> <说明> 费用 <元>`
     if not note.strip():
         raise Refused(messages.DONE_USAGE.format(code=wish_id))
     wish = own_claimed_wish(uow, wish_id=wish_id, member=member, action=Action.FULFIL.value)
@@ -169,6 +175,8 @@ def fulfil_wish(uow: UnitOfWork, *, wish_id: int, member: Person, note: str, set
     if claim is not None and claim.contacted_at is None:
         claim.contacted_at = uow.now  # fulfilment implies contact: a reopened claim must not lapse
     log.info("wish.fulfilled", wish_id=wish.id, member_id=member.id, claim_id=wish.claim_id)
+    if cost is not None:
+        budgets.record_actual(uow, wish=wish, cost=cost, member=member, settings=settings)
     member.pending_evidence_wish_id = wish.id
     notify.to_person(uow, uow.people.get(wish.resident_id), messages.NOTICE_FULFILLED.format(code=wish.id, note=note.strip()),
                      kind="notice", dedupe_key=f"fulfilled:{wish.id}:{wish.claim_id}")

@@ -35,9 +35,6 @@ from storage.models import OrgUnit, Person, Wish
 CANDIDATE_STATUSES = (WishStatus.SUBMITTED.value, WishStatus.PUBLISHED.value)
 MERGEABLE = frozenset({WishStatus.SUBMITTED.value, WishStatus.PUBLISHED.value, WishStatus.DEFERRED.value})
 _CODES_SPLIT = re.compile(r"[,，、;；]+")
-# Words that say nothing about the problem itself (requests, fillers).
-_STOP_WORDS = frozenset({"希望", "帮忙", "帮助", "请求", "需要", "想请", "能否", "可以", "我们", "他们", "一下",
-                         "问题", "这个", "那个", "没有", "一个", "不能", "有人", "现在", "已经", "社区", "居民"})
 
 
 @dataclass(frozen=True)
@@ -66,7 +63,7 @@ def keywords(text: str) -> frozenset[str]:
     import jieba
 
     jieba.setLogLevel(logging.WARNING)
-    return frozenset(w for w in jieba.lcut(text) if len(w) >= 2 and w not in _STOP_WORDS and not w.isdigit())
+    return frozenset(w for w in jieba.lcut(text) if len(w) >= 2 and w not in messages.COMMON_STOP_WORDS and not w.isdigit())
 
 
 def _plain(text: str) -> str:
@@ -74,13 +71,14 @@ def _plain(text: str) -> str:
 
 
 def are_similar(a: str, b: str, settings: Settings) -> bool:
-    """Similar texts: close by difflib ratio, or sharing enough content words."""
+    """Similar texts: sharing enough content words, or close by difflib ratio (cheap bounds first)."""
+    if len(keywords(a) & keywords(b)) >= settings.common_problem_min_shared_keywords:
+        return True
     pa, pb = _plain(a), _plain(b)
     if not pa or not pb:
         return False
-    if difflib.SequenceMatcher(None, pa, pb).ratio() >= settings.common_problem_similarity:
-        return True
-    return len(keywords(a) & keywords(b)) >= settings.common_problem_min_shared_keywords
+    matcher, threshold = difflib.SequenceMatcher(None, pa, pb), settings.common_problem_similarity
+    return matcher.real_quick_ratio() >= threshold and matcher.quick_ratio() >= threshold and matcher.ratio() >= threshold
 
 
 def _components(wishes: Sequence[Wish], settings: Settings) -> list[list[Wish]]:
@@ -96,7 +94,9 @@ def _components(wishes: Sequence[Wish], settings: Settings) -> list[list[Wish]]:
     for i in range(len(wishes)):
         for j in range(i + 1, len(wishes)):
             a, b = wishes[i], wishes[j]
-            if a.resident_id != b.resident_id and are_similar(a.masked, b.masked, settings):
+            if root(i) == root(j) or a.resident_id == b.resident_id:
+                continue  # already grouped (through another wish), or one resident's own repeat
+            if are_similar(a.masked, b.masked, settings):
                 parent[root(j)] = root(i)
     groups: dict[int, list[Wish]] = defaultdict(list)
     for i, w in enumerate(wishes):

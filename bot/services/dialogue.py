@@ -33,8 +33,9 @@ def _save(uow: UnitOfWork, person: Person, step: str, data: dict[str, Any], sett
     uow.dialogues.start(person.id or 0, flow=FLOW, step=step, data=data, expires_at=expires)
 
 
-def submitted_reply(code: int | None) -> str:
-    return messages.WISH_OK.format(code=code) + messages.WISH_OK_WALL.format(code=code)
+def submitted_reply(code: int | None, minor: bool = False) -> str:
+    """The receipt; a wish concerning a minor never goes on the wall, so it says nothing about it."""
+    return messages.WISH_OK.format(code=code) + ("" if minor else messages.WISH_OK_WALL.format(code=code))
 
 
 def start_wish_dialogue(uow: UnitOfWork, *, resident: Person, settings: Settings) -> str:
@@ -54,7 +55,7 @@ def submit_or_confirm(uow: UnitOfWork, *, resident: Person, draft: WishDraft, se
         return messages.WISH_SIMILAR.format(code=twin.id, text=twin.content)
     uow.dialogues.clear(resident.id or 0)
     wish = submit_wish(uow, resident=resident, draft=draft, settings=settings)
-    return submitted_reply(wish.id)
+    return submitted_reply(wish.id, wish.concerns_minor)
 
 
 def community_from_label(label: str) -> str | None:
@@ -122,10 +123,14 @@ def _on_similar(t: _Turn) -> str:
         return t.again(SIMILAR, messages.WISH_SIMILAR_AGAIN)
     t.uow.dialogues.clear(t.resident.id or 0)
     wish = submit_wish(t.uow, resident=t.resident, draft=t.draft, settings=t.settings)
-    return submitted_reply(wish.id)
+    return submitted_reply(wish.id, wish.concerns_minor)
 
 
 def _on_content(t: _Turn) -> str:
+    if t.msg.msg_type == "voice":  # issue 9: keep the voice; its text when WeChat recognised it
+        t.draft.source, t.draft.voice_media_id = "voice", t.msg.media_id or None
+        if len(t.text) < t.settings.wish_min_chars:
+            t.text = messages.VOICE_PLACEHOLDER
     keyword, rest = parse_command(t.text)
     try:
         t.draft.content = check_content(rest if keyword == messages.Keyword.WISH else t.text, t.settings)

@@ -7,9 +7,10 @@ Definitions (interface: "Rules and defaults"), all figures as of the period's en
   within `claim_sla_hours` of publishing / published; resolution = fulfilled / claimed;
   satisfaction = ratings >= 4 / ratings;
 - medians: publishing → first claim, first claim → first fulfilment, over the cohort;
-- branch ranking: claims made in the period by the branch's members, rate = claims the same
-  member fulfilled by the period's end / claims; community ranking: the cohort by the wish's
-  community, rate = fulfilled / published. Only units with >= `ranking_min_items` enter.
+- branch ranking: claims made in the period by the branch's members (a group claim counts once for
+  each branch among its lead and helpers), rate = claims the lead fulfilled by the period's end /
+  claims; community ranking: the cohort by the wish's community, rate = fulfilled / published.
+  Only units with >= `ranking_min_items` enter.
 The action lists (overdue claims, phone visits) are as of the clock, for admins to act on.
 """
 
@@ -111,6 +112,8 @@ class Digest:
     overdue: list[str] = field(default_factory=list)
     phone_visits: list[str] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)  # issue 9: figures to check (bot/services/flags.py)
+    budget_year: int = 0  # issue 10: budget, spent, committed, remaining per community (bot/services/budgets.py)
+    budgets: list[str] = field(default_factory=list)
 
 
 def _first_events(uow: UnitOfWork, action: str, wish_ids: Sequence[int], before: datetime) -> dict[int, datetime]:
@@ -170,7 +173,10 @@ def _branch_ranking(uow: UnitOfWork, period: Period, settings: Settings) -> list
     for claim, person_branch in claims:
         lead_branch = claim.branch_id or person_branch
         fulfilled = any(at >= claim.claimed_at for at in done.get((claim.wish_id, claim.member_id), []))
-        for branch in ({lead_branch} | helper_branches.get(claim.id or 0, set())) - {None}:
+        branches = set(helper_branches.get(claim.id or 0, set()))
+        if lead_branch is not None:
+            branches.add(lead_branch)
+        for branch in branches:
             tally[branch][1] += 1
             tally[branch][0] += fulfilled
     names = _unit_names(uow, set(tally))
@@ -214,7 +220,18 @@ def build_digest(uow: UnitOfWork, settings: Settings, period: Period) -> Digest:
                   median_fulfil_hours=statistics.median(fulfil_hours) if fulfil_hours else None,
                   branches=_branch_ranking(uow, period, settings), communities=communities, idle_members=idle,
                   overdue=_overdue_lines(uow, settings), phone_visits=_phone_lines(uow, settings),
-                  flags=flags.flag_lines(flags.all_flags(uow, settings), settings))
+                  flags=flags.flag_lines(flags.all_flags(uow, settings), settings),
+                  **_budget_fields(uow, settings, period))
+
+
+def _budget_fields(uow: UnitOfWork, settings: Settings, period: Period) -> dict[str, object]:
+    """The year the period ends in, and one line per community (as of the clock)."""
+    from bot.services import budgets
+
+    year = local(period.end - timedelta(microseconds=1), settings).year
+    lines = [messages.DIGEST_BUDGET_LINE.format(community=f.community, summary=f.summary())
+             for f in budgets.all_figures(uow, year, settings)]
+    return {"budget_year": year, "budgets": lines}
 
 
 def _overdue_lines(uow: UnitOfWork, settings: Settings) -> list[str]:
@@ -289,6 +306,8 @@ def render_digest(d: Digest, settings: Settings, *, list_max: int = LIST_MAX) ->
     out += [""] + _list(messages.DIGEST_OVERDUE_HEADER.format(n=len(d.overdue)), d.overdue, list_max)
     out += [""] + _list(messages.DIGEST_PHONE_HEADER.format(n=len(d.phone_visits)), d.phone_visits, list_max)
     out += [""] + _list(messages.DIGEST_FLAGS_HEADER.format(n=len(d.flags)), d.flags, list_max)
+    if d.budgets:
+        out += [""] + _list(messages.DIGEST_BUDGET_HEADER.format(year=d.budget_year), d.budgets, list_max)
     return "\n".join(out)
 
 

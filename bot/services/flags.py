@@ -7,7 +7,7 @@ Each flag is one SQL query (joins and GROUP BY, no Python loop over the table):
 - fast_close: closed less than `settings.min_close_hours` after it was claimed;
 - proxy_visits: an admin who recorded at least `settings.proxy_visit_flag_min` return visits (回访)
   on wishes they filed themselves (代办).
-Shown in `统计` (a STATS_SECTIONS entry), in every digest and on the dashboard (/admin/flags).
+Shown in `统计` (a stats section), in every digest and on the dashboard (/admin/flags).
 """
 
 from __future__ import annotations
@@ -122,11 +122,3 @@ def stats_section(uow: UnitOfWork, settings: Settings) -> str:
     return "\n".join([messages.FLAGS_HEADER.format(n=len(flags)), *flag_lines(flags, settings)])
 
 
-def _register_stats_section() -> None:
-    from bot.services import stats
-
-    if stats_section not in stats.STATS_SECTIONS:
-        stats.STATS_SECTIONS.append(stats_section)
-
-
-_register_stats_section()

@@ -24,7 +24,7 @@ from storage.models import Claim, OrgUnit, Person, Wish
 
 BATCH = 1000
 HEADERS: tuple[str, ...] = messages.LEDGER_HEADERS
-COLUMN_WIDTHS = (8, 17, 10, 18, 10, 8, 48, 10, 10, 16, 17, 17, 14, 17)
+COLUMN_WIDTHS = (8, 17, 10, 18, 10, 8, 48, 10, 10, 16, 17, 17, 14, 17) + (10, 10, 17, 10)  # issue 10: costs
 Row = list[str]
 
 
@@ -56,7 +56,7 @@ def fetch_batch(uow: UnitOfWork, *, after_id: int, settings: Settings, community
     stmt = (
         select(Wish.id, Wish.created_at, resident.name, community.name, grid.name, Wish.category, Wish.tier,
                Wish.masked, Wish.status, claimer.name, branch.name, Wish.due_at, Wish.fulfilled_at, Wish.rating,
-               Wish.feedback, Wish.closed_at)
+               Wish.feedback, Wish.closed_at, Wish.est_cost, Wish.actual_cost, Wish.cost_approved_at, Wish.cost_pending)
         .join(resident, resident.id == Wish.resident_id)
         .outerjoin(community, community.id == Wish.community_id)
         .outerjoin(grid, grid.id == Wish.grid_id)
@@ -75,12 +75,14 @@ def fetch_batch(uow: UnitOfWork, *, after_id: int, settings: Settings, community
     rows: list[Row] = []
     last = after_id
     for (wish_id, created_at, resident_name, community_name, grid_name, category, tier, masked, status, claimer_name,
-         branch_name, due_at, fulfilled_at, rating, feedback, closed_at) in uow.session.execute(_scoped(stmt, community_id)):
+         branch_name, due_at, fulfilled_at, rating, feedback, closed_at, est_cost, actual_cost, cost_approved_at,
+         cost_pending) in uow.session.execute(_scoped(stmt, community_id)):
         last = wish_id
         rows.append([
             str(wish_id), when(created_at), mask_name(resident_name), "/".join(p for p in (community_name, grid_name) if p),
             category, messages.TIER_NAMES.get(tier, tier), masked, messages.STATUS_NAMES.get(status, status),
             claimer_name or "", branch_name or "", when(due_at), when(fulfilled_at), _rating(rating, feedback), when(closed_at),
+            _money(est_cost), _money(actual_cost), when(cost_approved_at), messages.LEDGER_YES if cost_pending else "",
         ])
     return last, rows
 
@@ -124,8 +126,22 @@ def write_csv(batches: Iterable[Sequence[Row]], out: IO[str], *, progress: Calla
     return n
 
 
-def write_xlsx(batches: Iterable[Sequence[Row]], path: str, *, progress: Callable[[int], None] | None = None) -> int:
-    """The ledger as a real spreadsheet: styled, frozen header, set widths, streamed rows."""
+def _money(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}"
+
+
+def budget_rows(uow: UnitOfWork, settings: Settings, *, community_id: int | None = None) -> list[Row]:
+    """The XLSX's budget sheet: per community this year, budget, spent, committed, remaining, pending."""
+    from bot.services import budgets
+
+    year = budgets.year_of(uow.now, settings)
+    return [[f.community, str(year), _money(f.amount), _money(f.spent), _money(f.committed), _money(f.remaining),
+             _money(f.pending)] for f in budgets.all_figures(uow, year, settings, community_id=community_id)]
+
+
+def write_xlsx(batches: Iterable[Sequence[Row]], path: str, *, progress: Callable[[int], None] | None = None,
+               budget: Sequence[Row] | None = None) -> int:
+    """The ledger as a real spreadsheet: styled, frozen header, set widths, streamed rows; `budget` adds a sheet."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Alignment, Font, PatternFill
@@ -151,5 +167,10 @@ def write_xlsx(batches: Iterable[Sequence[Row]], path: str, *, progress: Callabl
         n += len(rows)
         if progress:
             progress(len(rows))
+    if budget is not None:
+        sheet = wb.create_sheet(messages.LEDGER_BUDGET_SHEET)
+        sheet.append(list(messages.LEDGER_BUDGET_HEADERS))
+        for row in budget:
+            sheet.append([row[0], int(row[1]), *(float(v) if v else None for v in row[2:])])
     wb.save(path)
     return n

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from bot import messages
 from bot.config import Settings
 from bot.routing import Refused
-from bot.services import notify, stats
+from bot.services import notify
 from bot.services.matching import year_start
 from bot.services.members import member_label
 from bot.timefmt import fmt_datetime
@@ -179,6 +179,3 @@ def lapse_section(uow: UnitOfWork, settings: Settings) -> str:
         for m, n in ranked)
     return messages.STATS_LAPSES.format(n=sum(by_member.values())) + messages.STATS_LAPSE_NAMES.format(names=names)
 
-
-if lapse_section not in stats.STATS_SECTIONS:
-    stats.STATS_SECTIONS.append(lapse_section)

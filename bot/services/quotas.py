@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from bot import messages
 from bot.config import Settings
-from bot.services import promises, stats
+from bot.services import promises
 from bot.services.matching import member_stats, year_start
 from storage.db import UnitOfWork
 from storage.models import Claim, OrgUnit
@@ -62,6 +62,3 @@ def quota_section(uow: UnitOfWork, settings: Settings) -> str:
         lines.append(messages.QUOTA_BRANCH_LINE.format(branch=name, n=n, quota=settings.branch_yearly_quota))
     return "\n".join(lines)
 
-
-if quota_section not in stats.STATS_SECTIONS:
-    stats.STATS_SECTIONS.append(quota_section)

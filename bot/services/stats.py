@@ -1,4 +1,4 @@
-"""`统计`: the current figures. Other areas append their own sections through STATS_SECTIONS."""
+"""`统计`: the current figures. Other areas contribute sections, listed in `sections()`."""
 
 from __future__ import annotations
 
@@ -11,8 +11,13 @@ from storage.db import UnitOfWork
 
 StatsSection = Callable[[UnitOfWork, Settings], str]
 
-# Each function returns a block of text (or "" for nothing); they are shown in list order.
-STATS_SECTIONS: list[StatsSection] = []
+
+
+def sections() -> list[StatsSection]:
+    """The other areas' blocks, in a fixed order (each returns "" when it has nothing to say)."""
+    from bot.services import flags, promises, quotas, sweeps
+
+    return [sweeps.phone_visit_section, promises.lapse_section, quotas.quota_section, flags.stats_section]
 
 
 def stats_text(uow: UnitOfWork, settings: Settings) -> str:
@@ -22,5 +27,5 @@ def stats_text(uow: UnitOfWork, settings: Settings) -> str:
     counts = {s.value: by_status.get(s.value, 0) for s in WishStatus}
     text = messages.STATS_TEXT.format(total=sum(by_status.values()), outbox_pending=outbox.get("pending", 0),
                                       outbox_dead=outbox.get("dead", 0), **counts)
-    extra = [block for block in (section(uow, settings) for section in STATS_SECTIONS) if block]
+    extra = [block for block in (section(uow, settings) for section in sections()) if block]
     return messages.STATS_SECTION_SEPARATOR.join([text, *extra])

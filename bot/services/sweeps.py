@@ -380,14 +380,6 @@ def phone_visit_section(uow: UnitOfWork, settings: Settings) -> str:
     return messages.STATS_PHONE_VISITS.format(n=len(ids), codes=messages.STATS_CODE_SEP.join(str(i) for i in ids))
 
 
-def _register_stats_section() -> None:
-    from bot.services import stats
-
-    if phone_visit_section not in stats.STATS_SECTIONS:
-        stats.STATS_SECTIONS.append(phone_visit_section)
-
-
-_register_stats_section()
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from bot import messages, privacy, timefmt
+from bot import messages, privacy, timefmt, workdays
 from bot.categories import suggest_category
 from bot.config import Settings
 from bot.lifecycle import Action, Party, Role, WishStatus
@@ -215,7 +215,7 @@ def reopen_after_feedback(uow: UnitOfWork, wish: Wish, *, answer: str, rating: i
     """Back to the same claimer (REOPEN) or to the unit it was assigned to (REWORK); alert the admins."""
     claim = uow.claims.get(wish.claim_id) if wish.claim_id and wish.claimer_id else None
     if wish.claimer_id:
-        due = uow.now + timedelta(days=settings.claim_default_days)  # a fresh promise for the second try
+        due = workdays.add_days(uow.now, settings.claim_default_days, settings)  # a fresh promise for the second try
         uow.wishes.move(wish, Action.REOPEN, parties=parties, actor=actor, actor_role=actor_role, now=uow.now,
                         note=words or answer, changes={**_FRESH_VISIT, "due_at": due})
         if claim is not None:

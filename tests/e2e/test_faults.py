@@ -193,7 +193,7 @@ class _Outage:
 
 @pytest.fixture
 async def outage_bot(aiohttp_client: Any, db_url: str) -> AsyncIterator[tuple[ChatClient, Database, _Outage]]:
-    settings: Settings = make_settings(db_url, reply_budget_seconds=1.5)
+    settings: Settings = make_settings(db_url, reply_budget_seconds=1.5, log_format="json")
     database = Database(db_url)
     clock = FrozenClock(START)
     client = await aiohttp_client(create_app(settings, clock=clock, database=database, background=False))

@@ -190,3 +190,23 @@ async def test_the_dashboard_shows_each_members_lapses(
     page = await (await bot.client.get("/admin/members")).text()
     assert f"<th>{messages.DASH['lapses']}</th>" in page
     assert "<td>党员1</td><td>第一支部</td>" in page and page.count("<td>1</td></tr>") == 1
+
+
+async def test_two_ticks_at_once_lapse_a_claim_once(bot: ChatClient, database: Database, clock: FrozenClock,
+                                                     settings: Settings) -> None:
+    from bot.services.sweeps import run_due_sweeps
+
+    [member] = await bind_members(bot, database, clock, settings, 1)
+    wish_id = await submit_and_publish(bot, database, clock, settings, TAP)
+    await bot.send_text(member, f"认领 {wish_id}")
+    due = clock.now() + timedelta(days=2)
+    others = [Database(settings.database_url) for _ in range(2)]
+    try:
+        results = await asyncio.gather(*(asyncio.to_thread(run_due_sweeps, db, settings, due) for db in others))
+    finally:
+        for db in others:
+            db.close()
+    lapsed = [o.count for outcomes in results for o in outcomes if o.sweep.name == "contact_lapses"]
+    assert sorted(lapsed) == [0, 1]
+    assert len(rows(database, WishEvent, WishEvent.action == "lapse")) == 1
+    assert outbox_texts(database, RESIDENT).count(messages.NOTICE_LAPSED.format(code=wish_id)) == 1

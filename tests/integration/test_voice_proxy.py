@@ -120,3 +120,14 @@ async def test_repeated_wrong_digits_lock_linking_for_a_while(bot: ChatClient, d
     assert await bot.send_text(RESIDENT2, "关联 1 5678") == locked
     bot.clock.advance(timedelta(hours=2))
     assert await bot.send_text(RESIDENT2, "关联 1 5678") == messages.LINK_OK.format(code=1)
+
+
+async def test_a_voice_answer_in_the_wish_dialogue_keeps_the_voice(bot: ChatClient, database: Database) -> None:
+    assert await bot.send_text(RESIDENT, "许愿") == messages.DLG_ASK_CONTENT
+    reply = await bot.send_message(RESIDENT, "voice", {"MediaId": "media-dlg", "Format": "amr"})
+    assert reply is not None and reply.startswith(messages.DLG_ASK_CATEGORY.split("“")[0])
+    for answer in ("确认", "跳过", "跳过"):
+        reply = await bot.send_text(RESIDENT, answer)
+    assert reply is not None and reply.startswith(messages.WISH_OK.split("{")[0])
+    wish = wish_row(database, bot.clock.now(), 1)
+    assert (wish.source, wish.voice_media_id, wish.content) == ("voice", "media-dlg", messages.VOICE_PLACEHOLDER)

@@ -167,6 +167,7 @@ def upgrade() -> None:
     sa.Column('est_cost', sa.Float(), nullable=True),
     sa.Column('actual_cost', sa.Float(), nullable=True),
     sa.Column('cost_approved_at', storage.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('cost_pending', sa.Boolean(), nullable=False),
     sa.ForeignKeyConstraint(['claimer_id'], ['person.id'], ),
     sa.ForeignKeyConstraint(['community_id'], ['org_unit.id'], ),
     sa.ForeignKeyConstraint(['filed_by_id'], ['person.id'], ),
@@ -191,6 +192,16 @@ def upgrade() -> None:
         batch_op.create_index('ix_wish_community_fulfilled', ['community_id', 'fulfilled_at'], unique=False)
         batch_op.create_index('ix_wish_phone_visit', ['phone_visit_since'], unique=False)
 
+    op.create_table('budget',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('community_id', sa.Integer(), nullable=False),
+    sa.Column('year', sa.Integer(), nullable=False),
+    sa.Column('amount', sa.Float(), nullable=False),
+    sa.Column('updated_at', storage.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['community_id'], ['org_unit.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('community_id', 'year', name='uq_budget_community_year')
+    )
     op.create_table('claim',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('wish_id', sa.Integer(), nullable=False),
@@ -264,6 +275,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_claim_member_claimed')
 
     op.drop_table('claim')
+    op.drop_table('budget')
     with op.batch_alter_table('wish', schema=None) as batch_op:
         batch_op.drop_index('ix_wish_status_published')
         batch_op.drop_index('ix_wish_resident_status')
