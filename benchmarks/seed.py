@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
 from storage.migrate import upgrade
-from storage.models import Claim, OrgUnit, Person, Wish, WishEvent
+from storage.models import Claim, OrgUnit, Person, Wish
 
 CATEGORIES = ("助老陪伴", "助学", "助残", "就业", "生活物资", "维修", "医疗健康", "法律咨询", "心理疏导", "环境设施", "其他")
 TEXTS = ("想请人陪我去医院复查", "家里水龙头漏水想请人修一下", "孩子需要一些学习用品", "想找人聊聊天", "楼道灯坏了",

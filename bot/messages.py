@@ -87,6 +87,10 @@ ACTION_NAMES = {
     "fulfil": "心愿完成", "rate": "群众评价", "visit": "电话/上门回访", "reopen": "重新办理", "rework": "退回承办单位重办", "close": "销号",
     "evidence": "上传照片", "contacted": "已联系群众", "consent": "监护人同意", "transcribe": "语音转文字",
     "category": "调整类别", "repost": "再次发布", "phone_visit": "列入电话回访",
+    "await_consent": "登记，等待监护人同意",
+    "merge": "合并为共性问题", "link": "群众关联微信",
+    "cost_estimate": "登记预估费用", "cost": "记录费用", "cost_pending": "费用超出预算，等待批准",
+    "approve_cost": "批准费用",
 }
 ROLE_NAMES = {"resident": "群众", "member": "党员", "admin": "管理员", "system": "系统"}
 
@@ -116,14 +120,17 @@ HELP_RESIDENT = (
     "取消 编号 —— 撤回还没人认领的心愿\n"
     "不公开 编号 —— 不在心愿墙展示\n"
     "评价 编号 1-5 —— 给办理结果打分\n"
-    "已解决 / 部分解决 / 未解决 —— 回答回访"
+    "已解决 / 部分解决 / 未解决 —— 回答回访\n"
+    "监护人同意 —— 涉及孩子的心愿，监护人同意后才发布\n"
+    "不方便打字？直接发语音也能许愿\n"
+    "关联 编号 手机号后四位 —— 领回别人替您登记的心愿"
 )
 HELP_MEMBER = (
     "\n【党员】\n"
     "大厅 —— 待认领的心愿\n"
-    "认领 编号 [天数] —— 认领并承诺完成时间\n"
+    "认领 编号 [天数] [协助 姓名…] —— 认领，承诺联系和完成时间\n"
     "已联系 编号 —— 记录已联系群众\n"
-    "完成 编号 说明 —— 报告完成，可再发照片\n"
+    "完成 编号 说明 [费用 金额] —— 报告完成，可再发照片（凭证）\n"
     "放弃 编号 原因 —— 退回大厅\n"
     "我的认领 —— 我的认领和期限\n"
     "特长 标签… —— 设置特长，便于推荐"
@@ -137,7 +144,10 @@ HELP_ADMIN = (
     "回访 编号 已解决|部分解决|未解决 [1-5] [说明]\n"
     "销号 编号 —— 销号\n"
     "代办 —— 替群众登记心愿\n"
-    "统计 —— 当前数据"
+    "统计 —— 当前数据\n"
+    "监护人同意 编号 —— 记录监护人同意（涉及未成年人的心愿）\n"
+    "合并 编号,编号 单位 —— 相似心愿合并为共性问题转办\n"
+    "批准 编号 —— 批准超出社区剩余预算的费用"
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -495,7 +505,6 @@ DASH = {
 # === Promises, safety, proxies, flags (issue 9) ===
 
 # --- Issue 9, part one: promises (two clocks, lapses), safe visits, minors, group claims ---
-ACTION_NAMES.update({"await_consent": "登记，等待监护人同意"})
 DASH["lapses"] = "失效次数"
 CLAIM_CONTACT_TAIL = "\n请在{contact_due}前联系群众，联系后发“已联系 {code}”；到时没联系，认领会自动失效。"
 CLAIM_SAFETY_TAIL = "\n上门安全码：{safety_code}。上门时请先说出这个码，群众核对无误才会开门。"
@@ -530,16 +539,9 @@ CLAIM_HELPERS_NONE = "请在“协助”后写上协助党员的姓名，例如�
 CLAIM_HELPERS_TAIL = "\n协助：{names}（由您负责按期完成）"
 NOTICE_HELPER = "{branch}的{lead}认领了 {code} 号心愿“{title}”，请您协助。由{lead}负责按期完成，期限 {due}。"
 CLAIM_OWN_WISH = "{code} 号心愿是您自己提交的，不能自己认领。"
-HELP_RESIDENT += "\n监护人同意 —— 涉及孩子的心愿，监护人同意后才发布"
-HELP_MEMBER = HELP_MEMBER.replace("认领 编号 [天数] —— 认领并承诺完成时间",
-                                  "认领 编号 [天数] [协助 姓名…] —— 认领，承诺联系和完成时间")
-HELP_ADMIN += "\n监护人同意 编号 —— 记录监护人同意（涉及未成年人的心愿）"
 # --- end of issue 9, part one ---
 
 # --- Issue 9, part two: voice wishes, proxy filing (代办/关联), common problems (合并), flags ---
-ACTION_NAMES.update({"merge": "合并为共性问题", "link": "群众关联微信"})
-HELP_RESIDENT = HELP_RESIDENT + "\n不方便打字？直接发语音也能许愿\n关联 编号 手机号后四位 —— 领回别人替您登记的心愿"
-HELP_ADMIN = HELP_ADMIN + "\n合并 编号,编号 单位 —— 相似心愿合并为共性问题转办"
 VOICE_PLACEHOLDER = "【语音心愿，待工作人员听取转写】"
 VOICE_OK = "您的语音心愿已收到，编号 {code}。\n我们听到的是：“{text}”\n工作人员登记时会再听一遍语音。发“进度 {code}”可随时查看。"
 VOICE_OK_PENDING = "您的语音心愿已收到，编号 {code}。\n工作人员会听您的语音，帮您写下来登记。发“进度 {code}”可随时查看。"
@@ -597,11 +599,7 @@ DASH.update({  # dashboard words of issue 9 (templates read them as {{ L.key }})
 
 # ---------------------------------------------------------------------------------------------
 # === Wall, budgets (issue 10) ===
-ACTION_NAMES.update({"cost_estimate": "登记预估费用", "cost": "记录费用", "cost_pending": "费用超出预算，等待批准",
-                     "approve_cost": "批准费用"})
 COST_WORD = "费用"
-HELP_ADMIN = HELP_ADMIN + "\n批准 编号 —— 批准超出社区剩余预算的费用"
-HELP_MEMBER = HELP_MEMBER.replace("完成 编号 说明 —— 报告完成，可再发照片", "完成 编号 说明 [费用 金额] —— 报告完成，可再发照片（凭证）")
 YUAN = "元"
 COST_BAD_AMOUNT = "费用请写数字（单位：元），例如：完成 {code} 买了米和油 费用 86.5"
 COST_TAIL_OK = "\n费用 {cost} 元已记入{community}{year}年预算（剩余 {remaining} 元）。"

@@ -25,6 +25,14 @@ from storage.db import Database
 from storage.migrate import upgrade
 from tests.support import ADMIN, AES_KEY, APP_ID, TOKEN, ChatClient
 
+from hypothesis import settings as hypothesis_settings
+
+# CI runs the same examples every time (a red CI names a reproducible case); locally the
+# search stays random so new cases keep being tried.
+hypothesis_settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+if os.environ.get("CI") == "true":
+    hypothesis_settings.load_profile("ci")
+
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 START = datetime.fromisoformat("2026-03-02T10:00:00+08:00")  # a Monday
 

@@ -45,9 +45,8 @@ def file_voice_wish(uow: UnitOfWork, *, resident: Person, media_id: str, recogni
 
 
 def voice_reply(wish: Wish, heard: bool) -> str:
-    if heard:
-        return messages.VOICE_OK.format(code=wish.id, text=wish.content)
-    return messages.VOICE_OK_PENDING.format(code=wish.id)
+    reply = messages.VOICE_OK.format(code=wish.id, text=wish.content) if heard else messages.VOICE_OK_PENDING.format(code=wish.id)
+    return reply + ("" if wish.concerns_minor else messages.WISH_OK_WALL.format(code=wish.id))
 
 
 def awaits_transcription(wish: Wish) -> bool:

@@ -219,3 +219,21 @@ async def test_approving_on_the_dashboard_goes_through_the_registration_service(
     assert approve.actor_id == admin_person and approve.actor_role == "admin"
     again = await client.post(f"/admin/wishes/{wish_id}/approve", data={"csrf": await page_csrf(client), "tier": "personal"})
     assert again.status == 409 and 'id="error"' in await again.text()
+
+
+async def test_the_wish_page_shows_evidence_photos(dash: Any, database: Database, clock: FrozenClock) -> None:
+    client, seed = dash
+    wish_id = seed.wishes_a[0]
+
+    def evidence(uow: Any) -> None:
+        wish = uow.wishes.get(wish_id)
+        uow.wishes.note(wish, action="evidence", actor=None, actor_role="member", now=uow.now,
+                        note="http://mmbiz.qpic.cn/evidence-photo.jpg", media_id="MEDIA_EVIDENCE_1")
+        uow.wishes.note(wish, action="evidence", actor=None, actor_role="member", now=uow.now,
+                        note="javascript:alert(1)", media_id="MEDIA_EVIDENCE_2")
+
+    database.run_sync(evidence, clock.now())
+    await login(client, ROOT, ROOT_PW)
+    html = await (await client.get(f"/admin/wishes/{wish_id}")).text()
+    assert '<img class="evidence-photo" src="http://mmbiz.qpic.cn/evidence-photo.jpg"' in html
+    assert 'src="javascript:' not in html and "MEDIA_EVIDENCE_2" in html

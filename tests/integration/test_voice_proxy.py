@@ -29,7 +29,7 @@ def _person(database: Database, bot: ChatClient, person_id: int) -> Person:
 
 async def test_voice_with_recognition_becomes_a_wish_keeping_the_media_id(bot: ChatClient, database: Database) -> None:
     reply = await bot.send_message(RESIDENT, "voice", {"MediaId": "media-123", "Format": "amr", "Recognition": HEARD})
-    assert reply == messages.VOICE_OK.format(code=1, text=HEARD)
+    assert reply == messages.VOICE_OK.format(code=1, text=HEARD) + messages.WISH_OK_WALL.format(code=1)
     wish = wish_row(database, bot.clock.now(), 1)
     assert (wish.source, wish.voice_media_id, wish.content, wish.status) == ("voice", "media-123", HEARD, "submitted")
     assert wish.category == "生活物资"
@@ -37,7 +37,7 @@ async def test_voice_with_recognition_becomes_a_wish_keeping_the_media_id(bot: C
 
 async def test_voice_without_recognition_waits_for_transcription(bot: ChatClient, database: Database) -> None:
     reply = await bot.send_message(RESIDENT, "voice", {"MediaId": "media-456", "Format": "amr"})
-    assert reply == messages.VOICE_OK_PENDING.format(code=1)
+    assert reply == messages.VOICE_OK_PENDING.format(code=1) + messages.WISH_OK_WALL.format(code=1)
     wish = wish_row(database, bot.clock.now(), 1)
     assert (wish.source, wish.voice_media_id, wish.content) == ("voice", "media-456", messages.VOICE_PLACEHOLDER)
     assert messages.VOICE_PLACEHOLDER in (await bot.send_text(ADMIN, "待审") or "")
