@@ -74,7 +74,7 @@ async def merge(request: web.Request) -> web.StreamResponse:
 @admin_page
 async def transcribe(request: web.Request) -> web.StreamResponse:
     """Write down what a voice wish says (recorded on the timeline as 语音转文字)."""
-    from bot.admin_web.views import _wish_page
+    from bot.admin_web.views import act_on_wish
 
     admin, settings, form = current_admin(request), request.app[SETTINGS], request[FORM]
     wish_id = int(request.match_info["wish_id"])
@@ -84,16 +84,7 @@ async def transcribe(request: web.Request) -> web.StreamResponse:
         return proxy.transcribe_wish(uow, wish_id=wish_id, admin=uow.people.get(admin.person_id),
                                      text=form.get("text", ""), settings=settings)
 
-    try:
-        await _run(request, job, write=True)
-    except q.OutOfScope:
-        raise web.HTTPNotFound() from None
-    except Exception as exc:  # a domain refusal is shown on the page; anything else propagates
-        text = refusal_for(exc, str(wish_id))
-        if text is None:
-            raise
-        return await _wish_page(request, wish_id, error=text, status=409)
-    raise web.HTTPSeeOther(f"/admin/wishes/{wish_id}?done=1")
+    return await act_on_wish(request, wish_id, job)
 
 
 def add_routes(app: web.Application) -> None:

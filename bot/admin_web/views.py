@@ -154,11 +154,16 @@ async def wish_action(request: web.Request) -> web.StreamResponse:
         else:
             registration.close_wish(uow, **common)
 
+    return await act_on_wish(request, wish_id, job)
+
+
+async def act_on_wish(request: web.Request, wish_id: int, job: Callable[[UnitOfWork], Any]) -> web.StreamResponse:
+    """Run an action on one wish: a domain refusal is shown on its page, success goes back to it."""
     try:
         await _write(request, job)
     except q.OutOfScope:
         raise web.HTTPNotFound() from None
-    except Exception as exc:  # a domain refusal is shown on the page; anything else propagates
+    except Exception as exc:  # anything that is not a domain refusal propagates
         text = refusal_for(exc, str(wish_id))
         if text is None:
             raise

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any, AsyncIterator
 
 import pytest
@@ -16,14 +14,6 @@ from storage.db import Database
 from storage.models import Outbox
 from tests.admin_support import ALICE, ALICE_PW, ROOT, ROOT_PW, Seed, add_wish, seed_basics
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
-
-if not CHROMIUM.exists() and os.environ.get("CI") != "true":
-    pytest.skip("headless Chromium is not installed at /usr/bin/chromium (apt-get install -y chromium)",
-                allow_module_level=True)
-
 pytestmark = pytest.mark.browser
 
 
@@ -31,16 +21,6 @@ pytestmark = pytest.mark.browser
 def db_url(sqlite_url: str) -> str:
     """SQLite only: these tests are about the pages; both backends run in tests/integration/test_admin_web.py."""
     return sqlite_url
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        yield b
-        await b.close()
 
 
 @pytest.fixture
