@@ -13,7 +13,7 @@ import threading
 import time
 from datetime import datetime
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from bot.lifecycle import Role
 from storage.db import UnitOfWork
@@ -58,11 +58,14 @@ class Presence:
         return len(touches)
 
 
-def role_job(openid: str, admin_openids: list[str]):  # type: ignore[no-untyped-def]
-    """A read job: the sender's role (an unknown sender is a resident, or an admin if configured)."""
-    def job(uow: UnitOfWork) -> Role:
-        role = uow.session.execute(select(Person.role).where(Person.openid == openid)).scalar_one_or_none()
+_ROLE_OF = select(Person.__table__.c.role).where(Person.__table__.c.openid == bindparam("o"))
+
+
+def role_query(openid: str, admin_openids: list[str]):  # type: ignore[no-untyped-def]
+    """A Core read on a bare connection: the sender's role (unknown: a resident, or an admin if configured)."""
+    def query(conn: Connection) -> Role:
+        role = conn.execute(_ROLE_OF, {"o": openid}).scalar_one_or_none()
         if role is None:
             return Role.ADMIN if openid in admin_openids else Role.RESIDENT
         return Role(role)
-    return job
+    return query

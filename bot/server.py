@@ -22,7 +22,7 @@ from bot.appkeys import CLOCK, DATABASE, DISPATCHER, METRICS, OUTBOX_WAKE, PRESE
 from bot.gateway import Duplicate, handle_job
 from bot.inbound import Inbound, InboundError, check_signature, check_timestamp, parse_inbound, refuse_dtd, render_text_reply
 from bot.logs import get_logger, user_ref
-from bot.presence import role_job
+from bot.presence import role_query
 from bot.services import notify
 from storage.db import DatabaseClosed
 
@@ -74,7 +74,6 @@ def decrypt_body(request: web.Request, body: bytes) -> bytes:
 
 async def wechat_callback(request: web.Request) -> web.Response:
     app, started = request.app, time.perf_counter()
-    request_id = uuid.uuid4().hex[:12]
     try:
         body = await request.read()
         xml = decrypt_body(request, body)
@@ -83,28 +82,43 @@ async def wechat_callback(request: web.Request) -> web.Response:
         return _refuse(request, "too_large", 413)
     except InboundError as exc:
         return _refuse(request, exc.reason, exc.status)
-    structlog.contextvars.bind_contextvars(request_id=request_id, user=user_ref(msg.source), dedupe_key=msg.dedupe_key)
-    try:
-        reply, outcome = await dispatch(app, msg)
-    finally:
-        structlog.contextvars.clear_contextvars()
-    app[METRICS].callbacks.labels(msg.event or msg.msg_type, outcome).inc()
+    read_only = app[DISPATCHER].read_only(msg)
+    if read_only is not None:  # the lean path: no log context to bind, nothing written
+        reply, outcome = await answer_read_only(app, msg, read_only)
+    else:
+        structlog.contextvars.bind_contextvars(request_id=uuid.uuid4().hex[:12], user=user_ref(msg.source), dedupe_key=msg.dedupe_key)
+        try:
+            reply, outcome = await dispatch(app, msg)
+        finally:
+            structlog.contextvars.clear_contextvars()
+    _count(app, msg.event or msg.msg_type, outcome)
     app[METRICS].latency.observe(time.perf_counter() - started)
     if not reply:
-        return web.Response(text=SUCCESS)
+        return web.Response(body=SUCCESS_BYTES, headers=TEXT_HEADERS)
     xml_reply = render_text_reply(msg, reply, int(app[CLOCK].now().timestamp()))
     if request.query.get("encrypt_type") == "aes":
         xml_reply = app[CRYPTO].encrypt_message(xml_reply, request.query.get("nonce", ""), request.query.get("timestamp"))
-    return web.Response(text=xml_reply, content_type="application/xml")
+    return web.Response(body=xml_reply.encode("utf-8"), headers=XML_HEADERS)
+
+
+SUCCESS_BYTES = SUCCESS.encode()
+TEXT_HEADERS = {"Content-Type": "text/plain; charset=utf-8"}
+XML_HEADERS = {"Content-Type": "application/xml; charset=utf-8"}
+
+
+def _count(app: web.Application, kind: str, outcome: str) -> None:
+    """The callbacks counter's labelled child, looked up once per (kind, outcome) and app."""
+    children = app[CALLBACK_CHILDREN]
+    child = children.get((kind, outcome))
+    if child is None:
+        child = children[(kind, outcome)] = app[METRICS].callbacks.labels(kind, outcome)
+    child.inc()
 
 
 async def dispatch(app: web.Application, msg: Inbound) -> tuple[str | None, str]:
     """Run the message's job under the reply budget; (reply, outcome for metrics)."""
     settings, db = app[SETTINGS], app[DATABASE]
     now = app[CLOCK].now()
-    read_only = app[DISPATCHER].read_only(msg)
-    if read_only is not None:
-        return await answer_read_only(app, msg, read_only)
     future = asyncio.ensure_future(db.write(handle_job(msg, settings, app[DISPATCHER], app[PRESENCE]), now=now))
     try:
         result = await asyncio.wait_for(asyncio.shield(future), settings.reply_budget_seconds)
@@ -128,7 +142,7 @@ async def answer_read_only(app: web.Application, msg: Inbound, handler: Any) -> 
     role = presence.cached_role(msg.source)
     if role is None:
         try:
-            role = await app[DATABASE].read(role_job(msg.source, app[SETTINGS].admin_openids), now=app[CLOCK].now())
+            role = await app[DATABASE].read_connection(role_query(msg.source, app[SETTINGS].admin_openids))
         except Exception as exc:
             _log_failure(exc)
             return messages.SORRY, "error"
@@ -194,10 +208,12 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 CRYPTO: web.AppKey[WeChatCrypto | None] = web.AppKey("crypto", WeChatCrypto)  # type: ignore[arg-type]
+CALLBACK_CHILDREN: web.AppKey[dict[tuple[str, str], Any]] = web.AppKey("callback_children", dict)
 
 
 def add_routes(app: web.Application) -> None:
     app[CRYPTO] = _crypto(app)
+    app[CALLBACK_CHILDREN] = {}
     app.router.add_get("/wechat", wechat_verify)
     app.router.add_post("/wechat", wechat_callback)
     app.router.add_get("/healthz", healthz)

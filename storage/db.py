@@ -12,12 +12,12 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, Callable, TypeVar
 
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 T = TypeVar("T")
@@ -146,6 +146,14 @@ class Database:
         """Run `fn` in a read-only transaction on the reader pool."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._readers, self.run_sync, fn, now, False)
+
+    async def read_connection(self, fn: Callable[[Connection], T]) -> T:
+        """Run `fn` on a bare pooled connection on the reader pool: for the lean read-only paths (no session)."""
+        def run() -> T:
+            with self.engine.connect() as conn:
+                return fn(conn)
+
+        return await asyncio.get_running_loop().run_in_executor(self._readers, run)
 
     def run_sync(self, fn: Callable[[UnitOfWork], T], now: datetime, write: bool = True) -> T:
         """Run one job in its own transaction on the calling thread (CLI, scheduler, tests)."""
