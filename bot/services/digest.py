@@ -109,8 +109,10 @@ class Digest:
     branches: list[Ranked]
     communities: list[Ranked]
     idle_members: list[str]
-    overdue: list[str] = field(default_factory=list)
+    overdue: list[str] = field(default_factory=list)  # the first LIST_MAX lines; the count is overdue_total
     phone_visits: list[str] = field(default_factory=list)
+    overdue_total: int | None = None  # None: len(overdue)
+    phone_total: int | None = None
     flags: list[str] = field(default_factory=list)  # issue 9: figures to check (bot/services/flags.py)
     budget_year: int = 0  # issue 10: budget, spent, committed, remaining per community (bot/services/budgets.py)
     budgets: list[str] = field(default_factory=list)
@@ -219,7 +221,7 @@ def build_digest(uow: UnitOfWork, settings: Settings, period: Period) -> Digest:
                   median_claim_hours=statistics.median(claim_hours) if claim_hours else None,
                   median_fulfil_hours=statistics.median(fulfil_hours) if fulfil_hours else None,
                   branches=_branch_ranking(uow, period, settings), communities=communities, idle_members=idle,
-                  overdue=_overdue_lines(uow, settings), phone_visits=_phone_lines(uow, settings),
+                  **_action_lists(uow, settings),
                   flags=flags.flag_lines(flags.all_flags(uow, settings), settings),
                   **_budget_fields(uow, settings, period))
 
@@ -234,23 +236,24 @@ def _budget_fields(uow: UnitOfWork, settings: Settings, period: Period) -> dict[
     return {"budget_year": year, "budgets": lines}
 
 
-def _overdue_lines(uow: UnitOfWork, settings: Settings) -> list[str]:
+def _action_lists(uow: UnitOfWork, settings: Settings) -> dict[str, object]:
+    """Overdue claims and the phone-visit list: counted in SQL, only the lines a digest can show loaded."""
+    overdue_where = (Claim.ended_at.is_(None), Wish.status == WishStatus.CLAIMED.value, Claim.due_at < uow.now)
+    overdue_total = uow.session.execute(
+        select(func.count()).select_from(Claim).join(Wish, Wish.id == Claim.wish_id).where(*overdue_where)).scalar_one()
     rows = uow.session.execute(
-        select(Claim, Wish).join(Wish, Wish.id == Claim.wish_id)
-        .where(Claim.ended_at.is_(None), Wish.status == WishStatus.CLAIMED.value, Claim.due_at < uow.now)
-        .order_by(Claim.due_at)
+        select(Claim, Wish).join(Wish, Wish.id == Claim.wish_id).where(*overdue_where)
+        .order_by(Claim.due_at, Claim.id).limit(LIST_MAX)
     ).all()
-    return [messages.DIGEST_OVERDUE_LINE.format(code=w.id, name=member_name(uow.people.get(c.member_id)),
-                                                due=fmt_date(c.due_at, settings), title=title_of(w)) for c, w in rows]
-
-
-def _phone_lines(uow: UnitOfWork, settings: Settings) -> list[str]:
+    overdue = [messages.DIGEST_OVERDUE_LINE.format(code=w.id, name=member_name(uow.people.get(c.member_id)),
+                                                   due=fmt_date(c.due_at, settings), title=title_of(w)) for c, w in rows]
+    phone_total = uow.session.execute(select(func.count()).select_from(Wish).where(*on_phone_list())).scalar_one()
     wishes = uow.session.execute(
-        select(Wish).where(*on_phone_list())
-        .order_by(Wish.phone_visit_since, Wish.id)
+        select(Wish).where(*on_phone_list()).order_by(Wish.phone_visit_since, Wish.id).limit(LIST_MAX)
     ).scalars().all()
-    return [messages.DIGEST_PHONE_LINE.format(code=w.id, fulfilled_at=fmt_date(w.fulfilled_at, settings), title=title_of(w))
-            for w in wishes]
+    phone = [messages.DIGEST_PHONE_LINE.format(code=w.id, fulfilled_at=fmt_date(w.fulfilled_at, settings), title=title_of(w))
+             for w in wishes]
+    return {"overdue": overdue, "overdue_total": int(overdue_total), "phone_visits": phone, "phone_total": int(phone_total)}
 
 
 # -- rendering -------------------------------------------------------------------------------
@@ -271,11 +274,12 @@ def title_text(period: Period) -> str:
     return f"{messages.DIGEST_NAMES[period.kind]} {period.start.date():%m.%d}—{period.last_day:%m.%d}"
 
 
-def _list(header: str, lines: list[str], limit: int) -> list[str]:
-    out = [header]
-    out += lines[:limit] or [messages.DIGEST_NONE]
-    if len(lines) > limit:
-        out.append(messages.DIGEST_MORE.format(n=len(lines) - limit))
+def _list(header: str, lines: list[str], limit: int, total: int | None = None) -> list[str]:
+    total = len(lines) if total is None else total
+    shown = lines[:limit]
+    out = [header] + (shown or [messages.DIGEST_NONE])
+    if total > len(shown):
+        out.append(messages.DIGEST_MORE.format(n=total - len(shown)))
     return out
 
 
@@ -303,8 +307,10 @@ def render_digest(d: Digest, settings: Settings, *, list_max: int = LIST_MAX) ->
     if len(d.idle_members) > len(names):
         shown += messages.DIGEST_MORE.format(n=len(d.idle_members) - len(names))
     out += ["", messages.DIGEST_IDLE_MEMBERS.format(n=len(d.idle_members), names=shown)]
-    out += [""] + _list(messages.DIGEST_OVERDUE_HEADER.format(n=len(d.overdue)), d.overdue, list_max)
-    out += [""] + _list(messages.DIGEST_PHONE_HEADER.format(n=len(d.phone_visits)), d.phone_visits, list_max)
+    overdue_total = len(d.overdue) if d.overdue_total is None else d.overdue_total
+    phone_total = len(d.phone_visits) if d.phone_total is None else d.phone_total
+    out += [""] + _list(messages.DIGEST_OVERDUE_HEADER.format(n=overdue_total), d.overdue, list_max, overdue_total)
+    out += [""] + _list(messages.DIGEST_PHONE_HEADER.format(n=phone_total), d.phone_visits, list_max, phone_total)
     out += [""] + _list(messages.DIGEST_FLAGS_HEADER.format(n=len(d.flags)), d.flags, list_max)
     if d.budgets:
         out += [""] + _list(messages.DIGEST_BUDGET_HEADER.format(year=d.budget_year), d.budgets, list_max)

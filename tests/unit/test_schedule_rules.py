@@ -66,3 +66,13 @@ def test_quiet_hours_that_do_not_wrap_midnight(settings: Settings) -> None:
     assert is_quiet(local("2026-03-05 13:00"), day_quiet)
     assert not is_quiet(local("2026-03-05 22:00"), day_quiet)
     assert out_of_quiet_hours(local("2026-03-05 12:30"), day_quiet) == local("2026-03-05 14:00")
+
+
+def test_digest_lists_show_the_true_total_when_only_the_first_lines_are_loaded() -> None:
+    from bot import messages
+    from bot.services.digest import _list
+
+    lines = [f"{i}号" for i in range(5)]
+    out = _list("header", lines, 3, total=120)
+    assert out[1:4] == lines[:3] and out[-1] == messages.DIGEST_MORE.format(n=117)
+    assert _list("h", [], 3, total=0) == ["h", messages.DIGEST_NONE]
