@@ -304,6 +304,23 @@ async def _deliver_one(api: WeChatAPI, session: aiohttp.ClientSession, db: Datab
     return True
 
 
+async def _deliver_lane(api: WeChatAPI, session: aiohttp.ClientSession, db: Database, items: list[Claimed],
+                        settings: Settings, now: datetime, metrics: Metrics | None) -> int:
+    """One recipient's rows in order; after a failure to a user, that user's later rows wait their turn.
+
+    Lanes run concurrently, and their marks are write jobs that the group commit batches together.
+    """
+    delivered = 0
+    for i, item in enumerate(items):
+        if await _deliver_one(api, session, db, item, settings, now, metrics):
+            delivered += 1
+        elif item.recipient:
+            for later in items[i + 1:]:
+                await db.write(_release(later), now=now)
+            break
+    return delivered
+
+
 async def deliver_due(database: Database, settings: Settings, now: datetime, *, metrics: Metrics | None = None,
                       session: aiohttp.ClientSession | None = None, endpoints: Endpoints | None = None) -> int:
     """Send every outbox row due at `now`; the number delivered (used by `tick`, `serve`, tests)."""
@@ -317,14 +334,11 @@ async def deliver_due(database: Database, settings: Settings, now: datetime, *, 
             batch = await database.write(_claim_job(settings, endpoints, BATCH), now=now)
             if not batch:
                 break
-            held: set[str] = set()
-            for item in batch:
-                if item.recipient in held:  # an earlier message to this user failed: keep the order
-                    await database.write(_release(item), now=now)
-                elif await _deliver_one(api, session, database, item, settings, now, metrics):
-                    delivered += 1
-                elif item.recipient:
-                    held.add(item.recipient)
+            groups: dict[str, list[Claimed]] = {}
+            for item in batch:  # one lane per user (order kept) and per robot channel (pacing kept)
+                groups.setdefault(item.recipient or f"channel:{item.channel}", []).append(item)
+            lanes = [_deliver_lane(api, session, database, items, settings, now, metrics) for items in groups.values()]
+            delivered += sum(await asyncio.gather(*lanes))
     finally:
         if own_session:
             await session.close()

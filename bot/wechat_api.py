@@ -102,6 +102,7 @@ class WeChatAPI:
         secret = settings.wechat_app_secret
         self.secret = secret.get_secret_value() if secret is not None else SANDBOX_SECRET
         self.token_fetches = 0  # for tests and logs: how often this client asked WeChat for a token
+        self._memo = _Cached(None, None)  # the shared token as this client last saw it (no read per message)
 
     # -- the token --------------------------------------------------------------------------
 
@@ -110,9 +111,13 @@ class WeChatAPI:
 
         `stale` is a token WeChat just refused: it is never returned again.
         """
+        memo = self._memo
+        if memo.token and memo.token != stale and memo.expires_at and memo.expires_at - REFRESH_MARGIN > now:
+            return memo.token
         for _ in range(50):
             cached = await self.db.read(self._read_token, now=now)
             if cached.token and cached.token != stale and cached.expires_at and cached.expires_at - REFRESH_MARGIN > now:
+                self._memo = cached
                 return cached.token
             taken = await self.db.write(lambda uow: self._take_lease(uow, stale), now=now)
             if isinstance(taken, str):  # another process refreshed it meanwhile
@@ -124,6 +129,7 @@ class WeChatAPI:
                     await self.db.write(self._drop_lease, now=now)
                     raise
                 await self.db.write(lambda uow: self._store(uow, token, ttl), now=now)
+                self._memo = _Cached(token, now + timedelta(seconds=ttl))
                 return token
             await asyncio.sleep(0.1)  # another process is refreshing: read its result
         raise TransportError("access token refresh did not finish")

@@ -202,7 +202,8 @@ class Outbox(SQLModel, table=True):
     """An outbound message, written in the same transaction as the change that caused it."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "state", "next_attempt_at"),)
+    __table_args__ = (Index("ix_outbox_due", "state", "next_attempt_at"),
+                      Index("ix_outbox_recipient", "recipient", "id"))  # one user's earlier rows keep the order
 
     id: Optional[int] = Field(default=None, primary_key=True)
     channel: str = Field(sa_column=Column(String(16), nullable=False))  # cs | template | claim_webhook | admin_webhook

@@ -65,6 +65,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.create_index('ix_outbox_due', ['state', 'next_attempt_at'], unique=False)
+        batch_op.create_index('ix_outbox_recipient', ['recipient', 'id'], unique=False)
 
     op.create_table('sweep_run',
     sa.Column('key', sa.String(length=128), nullable=False),
@@ -295,6 +296,7 @@ def downgrade() -> None:
     op.drop_table('person')
     op.drop_table('sweep_run')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.drop_index('ix_outbox_recipient')
         batch_op.drop_index('ix_outbox_due')
 
     op.drop_table('outbox')
