@@ -54,7 +54,7 @@ def submit_or_confirm(uow: UnitOfWork, *, resident: Person, draft: WishDraft, se
         _save(uow, resident, SIMILAR, {"draft": asdict(draft), "similar": twin.id}, settings)
         return messages.WISH_SIMILAR.format(code=twin.id, text=twin.content)
     uow.dialogues.clear(resident.id or 0)
-    wish = submit_wish(uow, resident=resident, draft=draft, settings=settings)
+    wish = submit_wish(uow, resident=resident, draft=draft, settings=settings, limits_checked=True)
     return submitted_reply(wish.id, wish.concerns_minor)
 
 

@@ -55,10 +55,14 @@ def check_limits(uow: UnitOfWork, resident: Person, settings: Settings) -> None:
 
 
 def submit_wish(uow: UnitOfWork, *, resident: Person, draft: WishDraft, settings: Settings,
-                filed_by: Person | None = None) -> Wish:
-    """Collect and store a wish (status submitted) with its first timeline event."""
+                filed_by: Person | None = None, limits_checked: bool = False) -> Wish:
+    """Collect and store a wish (status submitted) with its first timeline event.
+
+    `limits_checked`: the caller already applied `check_limits` in this transaction.
+    """
     content = check_content(draft.content, settings)
-    check_limits(uow, resident, settings)
+    if not limits_checked:
+        check_limits(uow, resident, settings)
     split = privacy.split_private(content)
     phone = draft.phone or (split.phones[0] if split.phones else None)
     community = uow.org.ensure("community", draft.community) if draft.community else None
