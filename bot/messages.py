@@ -591,6 +591,7 @@ DASH.update({  # dashboard words of issue 9 (templates read them as {{ L.key }})
     "flags": "核实与共性", "flags_title": "需要核实的数据", "no_flags": "没有需要核实的数据。",
     "common_title": "可能的共性问题", "no_common": "暂无相似心愿。", "merge": "合并转办", "unit": "承办单位",
     "voice": "语音", "voice_media": "语音 MediaId", "voice_link": "收听语音", "transcribe": "转写为文字",
+    "voice_unavailable": "语音已过期或暂时取不到（微信临时素材只保存3天）。",
     "transcribe_hint": "听完语音后，把群众说的话写在这里",
     "proxy_by": "代办人", "consent": "同意方式", "residents": "位群众", "kind": "类型", "codes": "心愿编号",
     "transcribed": "已转写。", "merged": "已合并转办。",

@@ -87,8 +87,40 @@ async def transcribe(request: web.Request) -> web.StreamResponse:
     return await act_on_wish(request, wish_id, job)
 
 
+@admin_page
+async def voice(request: web.Request) -> web.StreamResponse:
+    """The voice of a voice wish, fetched from WeChat's temporary media (kept there for 3 days)."""
+    import aiohttp
+
+    from bot.outbox import endpoints_for
+    from bot.wechat_api import TransportError, WeChatAPI, WeChatError
+
+    admin, settings = current_admin(request), request.app[SETTINGS]
+    wish_id = int(request.match_info["wish_id"])
+    try:
+        media_id = await _run(request, lambda uow: q.scoped_wish(uow, admin, wish_id).voice_media_id, write=False)
+    except q.OutOfScope:
+        raise web.HTTPNotFound() from None
+    if not media_id:
+        raise web.HTTPNotFound()
+    sandbox_url = None
+    if settings.sandbox_enabled:
+        from bot.sandbox import own_url
+
+        sandbox_url = own_url(request.app)
+    async with aiohttp.ClientSession() as session:
+        api = WeChatAPI(settings, request.app[DATABASE], session, base=endpoints_for(settings, sandbox_url=sandbox_url).api_base)
+        try:
+            data, kind = await api.get_media(media_id, request.app[CLOCK].now())
+        except (WeChatError, TransportError):
+            raise web.HTTPBadGateway(text=messages.DASH["voice_unavailable"]) from None
+    return web.Response(body=data, content_type=kind, headers={
+        "Content-Disposition": f'attachment; filename="voice-{wish_id}.amr"', "Cache-Control": "private, no-store"})
+
+
 def add_routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/admin/flags", flags_page)
     r.add_post("/admin/flags/merge", merge)
     r.add_post(r"/admin/transcribe/{wish_id:\d+}", transcribe)
+    r.add_get(r"/admin/voice/{wish_id:\d+}", voice)

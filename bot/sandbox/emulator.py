@@ -200,6 +200,11 @@ def create_emulator_app(state: EmulatorState | None = None, *, clock: Clock | No
             answer = {"errcode": failure.errcode, "errmsg": "emulated failure"}
         elif path == "media/upload":
             answer, body = await _upload(state, request, raw)
+        elif path == "media/get" and request.query.get("media_id", "") in state.media:
+            state.requests.append(Recorded(next(state._seq), path, dict(request.query), None, state.clock.now(), {}, 200))
+            return web.Response(body=state.media[request.query["media_id"]], content_type="audio/amr")
+        elif path == "media/get":
+            answer = {"errcode": 40007, "errmsg": "invalid media_id"}
         elif answer is None:
             answer = _answer(state, path, request.query, body)
         state.requests.append(Recorded(next(state._seq), path, dict(request.query), body, state.clock.now(), answer, status))

@@ -12,7 +12,6 @@ from sqlalchemy import func, select
 from bot import messages
 from bot.app import create_app
 from bot.clock import FrozenClock
-from bot.config import Settings
 from bot.inbound import Inbound
 from bot.routing import Context, Dispatcher, Router
 from handlers import ROUTERS, common
