@@ -131,11 +131,3 @@ def test_split_and_truncate_respect_byte_limits(text: str) -> None:
     assert all(len(c.encode()) <= 2048 for c in chunks)
     assert "".join(chunks).replace("\n", "") == text.replace("\n", "")
 
-
-@given(st.binary(max_size=2000))
-@hsettings(max_examples=300, deadline=None)
-def test_random_bytes_never_crash_the_parser(data: bytes) -> None:
-    try:
-        parse_inbound(data)
-    except InboundError:
-        pass
