@@ -1,4 +1,4 @@
-"""Builds the dispatcher: residents → members → admins → common, then the fallback."""
+"""Builds the dispatcher: residents → members → admins → the later areas → common, then the fallback."""
 
 from __future__ import annotations
 
@@ -13,12 +13,10 @@ ROUTERS: list[Router] = [residents.router, members.router, admins.router, outrea
 
 def _menu_click(msg: Inbound, ctx: Context) -> "str | None":
     """A CLICK event runs the same handler as the command its key stands for."""
-    from bot.inbound import Inbound as _In
-
     keyword = MENU_KEYS.get(msg.event_key)
     if keyword is None:
         return common.fallback(msg, ctx)
-    as_text = _In(msg_type="text", source=msg.source, target=msg.target, create_time=msg.create_time, content=keyword.value)
+    as_text = Inbound(msg_type="text", source=msg.source, target=msg.target, create_time=msg.create_time, content=keyword.value)
     handler = DISPATCHER.resolve(as_text, ctx)
     return handler if isinstance(handler, str) else handler(as_text, ctx)
 
