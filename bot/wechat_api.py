@@ -55,7 +55,7 @@ class TransportError(Exception):
 
 
 def dumps(body: Any) -> bytes:
-    """JSON with raw UTF-8: WeChat refuses `\\uXXXX` escapes with 40033 (§4)."""
+    """JSON with raw UTF-8: WeChat refuses `\\u` escapes of non-ASCII text with 40033 (§4)."""
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 

@@ -3,7 +3,7 @@
 It enforces the rules that shape the bot (protocol §4–5): tokens from `token`/`stable_token`
 (a token refused with 40001 once replaced or revoked), the customer-service window opened by the
 user's own messages (48 h, 5 messages → 45015 / 45047), template fields (≤ 20 characters, one
-line → 47003), `\\uXXXX` escapes (40033), menu limits, and 20 posts a minute per robot (45009).
+line → 47003), `\\u` escapes of non-ASCII text (40033), menu limits, and 20 posts a minute per robot (45009).
 Every request is recorded; `fail_next` makes the next calls of a path fail (tests, demos).
 """
 

@@ -68,22 +68,23 @@ def approve_wish(uow: UnitOfWork, *, wish_id: int, admin: Person, tier: Tier, se
     return wish
 
 
+def _move_with_reason(uow: UnitOfWork, action: Action, notice: str, *, wish_id: int, admin: Person, reason: str) -> Wish:
+    """Move the wish, keep the reason on the timeline, and tell the resident in plain words."""
+    wish = uow.wishes.get(wish_id)
+    uow.wishes.move(wish, action, parties=parties_for(wish, admin), actor=admin, actor_role=admin.role,
+                    now=uow.now, note=reason)
+    notify_resident(uow, wish, notice.format(code=wish.id, reason=reason))
+    return wish
+
+
 def reject_wish(uow: UnitOfWork, *, wish_id: int, admin: Person, reason: str, settings: Settings) -> Wish:
     """Refuse the wish; the reason goes to the resident."""
-    wish = uow.wishes.get(wish_id)
-    uow.wishes.move(wish, Action.REJECT, parties=parties_for(wish, admin), actor=admin, actor_role=admin.role,
-                    now=uow.now, note=reason)
-    notify_resident(uow, wish, messages.NOTICE_REJECTED.format(code=wish.id, reason=reason))
-    return wish
+    return _move_with_reason(uow, Action.REJECT, messages.NOTICE_REJECTED, wish_id=wish_id, admin=admin, reason=reason)
 
 
 def defer_wish(uow: UnitOfWork, *, wish_id: int, admin: Person, reason: str, settings: Settings) -> Wish:
     """Archive as pending (infeasible for now) with an explanation to the resident."""
-    wish = uow.wishes.get(wish_id)
-    uow.wishes.move(wish, Action.DEFER, parties=parties_for(wish, admin), actor=admin, actor_role=admin.role,
-                    now=uow.now, note=reason)
-    notify_resident(uow, wish, messages.NOTICE_DEFERRED.format(code=wish.id, reason=reason))
-    return wish
+    return _move_with_reason(uow, Action.DEFER, messages.NOTICE_DEFERRED, wish_id=wish_id, admin=admin, reason=reason)
 
 
 def assign_wish(uow: UnitOfWork, *, wish_id: int, admin: Person, unit: str, settings: Settings) -> Wish:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any, AsyncIterator
 
 import pytest
-from aiohttp import web
 
 from bot import messages
 from bot.app import create_app
@@ -16,6 +15,7 @@ from bot.sandbox.page import PERSONAS
 from storage.db import Database
 from storage.models import Wish
 from tests.conftest import make_settings
+from tests.e2e.conftest import serving
 
 RESIDENT = next(p["openid"] for p in PERSONAS if p["role"] == "resident")
 MEMBER = next(p["openid"] for p in PERSONAS if p["role"] == "member")
@@ -32,15 +32,10 @@ async def sandbox_url(sqlite_url: str) -> AsyncIterator[tuple[str, Database]]:
     settings = make_settings(sqlite_url, wechat_token=None, wechat_app_id=None, wechat_aes_key=None,
                              wechat_app_secret=None, sandbox="on", wechat_api_base="https://api.weixin.qq.com")
     database = Database(sqlite_url)
-    runner = web.AppRunner(create_app(settings, database=database), handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
     try:
-        yield f"http://{host}:{port}", database
+        async with serving(create_app(settings, database=database)) as base:
+            yield base, database
     finally:
-        await runner.cleanup()
         database.close()
 
 

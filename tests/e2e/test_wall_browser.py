@@ -7,13 +7,13 @@ from typing import Any, AsyncIterator
 from urllib.parse import quote
 
 import pytest
-from aiohttp import web
 
 from bot import messages
 from bot.app import create_app
 from bot.clock import SystemClock
 from storage.db import Database
 from tests.conftest import make_settings
+from tests.e2e.conftest import serving
 from tests.integration.test_wall import CHILD, HOUSE, ID_NUMBER, MEMBER_NAME, PHONE, SAFETY, WallSeed, seed_wall
 
 PHONE_SCREEN = {"width": 390, "height": 844}
@@ -27,15 +27,10 @@ async def wall_url(sqlite_url: str) -> AsyncIterator[tuple[str, WallSeed]]:
     settings = make_settings(sqlite_url)
     database = Database(sqlite_url)
     seed = database.run_sync(seed_wall, SystemClock().now())
-    runner = web.AppRunner(create_app(settings, database=database, background=False), handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
     try:
-        yield f"http://{host}:{port}", seed
+        async with serving(create_app(settings, database=database, background=False)) as base:
+            yield base, seed
     finally:
-        await runner.cleanup()
         database.close()
 
 
