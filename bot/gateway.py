@@ -12,7 +12,7 @@ from bot.inbound import Inbound
 from bot.logs import get_logger
 from bot.presence import Presence
 from bot.routing import Context, Dispatcher, refusal_for
-from storage.db import UnitOfWork
+from storage.db import BatchedJob, UnitOfWork
 
 log = get_logger("microwish.gateway")
 
@@ -26,7 +26,17 @@ class Duplicate:
         self.reply = reply
 
 
-def handle_job(msg: Inbound, settings: Settings, dispatcher: Dispatcher, presence: Presence | None = None):  # type: ignore[no-untyped-def]
+class BatchItem:
+    """What a command's group function gets for one message (see `Router.command(batch=…)`)."""
+
+    __slots__ = ("msg", "args", "settings", "presence")
+
+    def __init__(self, msg: Inbound, args: str, settings: Settings, presence: Presence | None) -> None:
+        self.msg, self.args, self.settings, self.presence = msg, args, settings, presence
+
+
+def handle_job(msg: Inbound, settings: Settings, dispatcher: Dispatcher, presence: Presence | None = None) -> BatchedJob:
+    """The message's write job; for a command with a set-wise path it may run with others of its kind."""
     def job(uow: UnitOfWork) -> "str | None | Duplicate":
         if presence is not None and presence.pending():
             presence.flush(uow)
@@ -56,4 +66,8 @@ def handle_job(msg: Inbound, settings: Settings, dispatcher: Dispatcher, presenc
             uow.after_commit(lambda: presence.remember(msg.source, role))
         return reply
 
-    return job
+    batch = dispatcher.batch_for(msg)
+    if batch is None:
+        return BatchedJob(job, order_key=msg.source)
+    group, args = batch
+    return BatchedJob(job, order_key=msg.source, group=group, item=BatchItem(msg, args, settings, presence))

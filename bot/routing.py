@@ -95,6 +95,7 @@ def split_args(args: str, n: int) -> list[str]:
 class _Route:
     handler: Handler
     roles: frozenset[Role] | None
+    batch: "Callable[..., list[object]] | None" = None  # the set-wise path (storage.db.BatchedJob), if any
 
 
 @dataclass
@@ -109,10 +110,13 @@ class Router:
     matchers: list[tuple[Callable[[Inbound, Context], bool], _Route]] = field(default_factory=list)
     readonly: dict[Keyword, ReadOnlyHandler] = field(default_factory=dict)
 
-    def command(self, *keywords: Keyword, roles: Iterable[Role] | None = None) -> Callable[[Handler], Handler]:
+    def command(self, *keywords: Keyword, roles: Iterable[Role] | None = None,
+                batch: Callable[..., list[object]] | None = None) -> Callable[[Handler], Handler]:
+        """`batch`: a group function doing the common case of this command for many messages at once
+        (see storage.db.BatchedJob); whatever it leaves comes to `fn` as usual."""
         def deco(fn: Handler) -> Handler:
             for kw in keywords:
-                self.commands[kw] = _Route(fn, frozenset(roles) if roles else None)
+                self.commands[kw] = _Route(fn, frozenset(roles) if roles else None, batch)
             return fn
         return deco
 
@@ -176,18 +180,24 @@ class Dispatcher:
         self.routers = routers
         self.fallback = fallback
 
+    @staticmethod
+    def _text_command(msg: Inbound) -> tuple[Keyword | None, str]:
+        return parse_command(msg.content) if msg.msg_type == "text" else (None, "")
+
     def read_only(self, msg: Inbound) -> ReadOnlyHandler | None:
         """The read-only handler for a text command, if it has one (checked before any DB work)."""
-        if msg.msg_type != "text":
-            return None
-        keyword, _ = parse_command(msg.content)
+        keyword, _ = self._text_command(msg)
         if keyword is None:
             return None
-        for r in self.routers:
-            fn = r.readonly.get(keyword)
-            if fn is not None:
-                return fn
-        return None
+        return next((r.readonly[keyword] for r in self.routers if keyword in r.readonly), None)
+
+    def batch_for(self, msg: Inbound) -> tuple[Callable[..., list[object]], str] | None:
+        """(group function, the command's argument) when the text command has a set-wise path."""
+        keyword, args = self._text_command(msg)
+        if keyword is None:
+            return None
+        route = next((r.commands[keyword] for r in self.routers if keyword in r.commands), None)
+        return (route.batch, args) if route is not None and route.batch is not None else None
 
     def _allowed(self, route: _Route, ctx: Context) -> str | None:
         if route.roles is None or ctx.role in route.roles:

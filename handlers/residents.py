@@ -6,7 +6,7 @@ from bot import messages
 from bot.inbound import Inbound
 from bot.messages import Keyword
 from bot.routing import Context, Refused, Router, parse_code, split_args
-from bot.services import dialogue, wishes
+from bot.services import dialogue, wish_batch, wishes
 from bot.services.wishes import WishDraft
 
 router = Router("residents")
@@ -19,7 +19,7 @@ def wish_code(ctx: Context, token: str | None) -> int:
     return parse_code(token)
 
 
-@router.command(Keyword.WISH)
+@router.command(Keyword.WISH, batch=wish_batch.submit_many)
 def wish(msg: Inbound, ctx: Context) -> str:
     """`许愿 <内容>` stores the wish (asking first if it repeats an open one); `许愿` alone starts the dialogue."""
     if not ctx.args:

@@ -24,3 +24,31 @@ def test_suggests_the_category(text: str, category: str) -> None:
 def test_every_dictionary_category_is_a_real_one() -> None:
     assert set(KEYWORDS) | {"其他"} == set(CATEGORIES)
     assert all(is_category(c) for c in CATEGORIES) and not is_category("修东西")
+
+
+def _by_segmenting_everything(text: str) -> str:
+    """The rule as written down, without the shortcut: segment, score every category, best first."""
+    from bot.categories import _segment
+
+    words = _segment(text)
+    scores = {c: sum(2.0 if k in words else (1.0 if len(k) > 1 and k in text else 0.0) for k in keys) for c, keys in KEYWORDS.items()}
+    scores = {c: s for c, s in scores.items() if s}
+    if not scores:
+        return "其他"
+    return max(scores, key=lambda c: (scores[c], -CATEGORIES.index(c)))
+
+
+def test_the_shortcut_past_segmenting_never_changes_the_answer() -> None:
+    """suggest_category skips jieba when at most one category can score; over a few thousand texts
+    mixing keywords of several categories, single-character ones inside longer words
+    (面 in 方面, 修 in 修改) and plain words, it answers exactly as the full rule does."""
+    import random
+
+    rng = random.Random(8)
+    keywords = [k for keys in KEYWORDS.values() for k in keys]
+    filler = ["我家", "想请人", "帮忙", "一下", "方面", "面包", "老师", "修改", "药店", "灯笼", "米饭", "油画", "电梯口", "，", "了"]
+    texts = list(CASES) + [
+        "".join(rng.choice(keywords) if rng.random() < 0.35 else rng.choice(filler) for _ in range(rng.randint(1, 7)))
+        for _ in range(3000)
+    ]
+    assert [suggest_category(t) for t in texts] == [_by_segmenting_everything(t) for t in texts]

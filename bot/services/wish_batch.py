@@ -1,0 +1,150 @@
+"""`许愿 <内容>` for many residents at once: the common case in a few statements for the whole batch.
+
+The ordinary path (handlers.residents.wish → dialogue.submit_or_confirm → wishes.submit_wish)
+stays the reference. This group function does exactly what that path does for a resident who
+is not in a dialogue, whose message is new and whose wish passes the content check and the
+limits and repeats none of their open wishes; every other message comes back `FALLBACK` before
+anything is written for it, and the ordinary path answers it (a refusal, the "is this your wish
+N?" question, a retry's stored reply). tests/integration/test_wish_batch.py compares the rows
+both paths write, column by column.
+
+Why: one ORM unit of work per message costs ~10 ms of CPU here (a dozen statements, each
+through the ORM); the batch reads and writes all of its wishes with about ten Core statements.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from bot import privacy
+from bot.categories import suggest_category
+from bot.lifecycle import OPEN_STATUSES, WishStatus
+from bot.routing import DomainError
+from bot.services.dialogue import submitted_reply
+from bot.services.wishes import check_content, is_similar, local_day_start
+from storage.db import FALLBACK, UnitOfWork
+from storage.models import DialogueState, InboundLog, Person, Wish, WishEvent
+
+if TYPE_CHECKING:
+    from bot.gateway import BatchItem
+
+P, W, E, D, I = (m.__table__ for m in (Person, Wish, WishEvent, DialogueState, InboundLog))  # type: ignore[attr-defined]
+_OPEN = [s.value for s in OPEN_STATUSES]
+_SUBMITTED = WishStatus.SUBMITTED.value
+_RESIDENT = "resident"
+
+
+class GroupRaced(RuntimeError):
+    """Another process wrote one of our dedupe keys meanwhile: the whole group goes the ordinary way."""
+
+
+def _upsert(conn: Any, table: Any, key: str) -> Any:
+    ins = pg_insert(table) if conn.dialect.name == "postgresql" else sqlite_insert(table)
+    return ins.on_conflict_do_nothing(index_elements=[key])
+
+
+def submit_many(uow: UnitOfWork, items: list["BatchItem"], nows: list[datetime]) -> list[Any]:
+    """Per item: the receipt text, or FALLBACK."""
+    results: list[Any] = [FALLBACK] * len(items)
+    presence = items[0].presence
+    if presence is not None and presence.pending():  # buffered window marks ride along, as on every write job
+        presence.flush(uow)
+    day = local_day_start(nows[0], items[0].settings)
+    content: dict[int, str] = {}
+    for i, it in enumerate(items):
+        if it.msg.source in it.settings.admin_openids or local_day_start(nows[i], it.settings) != day:
+            continue
+        try:
+            content[i] = check_content(it.args, it.settings)
+        except DomainError:
+            continue
+    if not content:
+        return results
+    conn = uow.session.connection()
+
+    # -- read everything the decisions need, for all senders at once --------------------------
+    openids = list({items[i].msg.source for i in content})
+    people = {r.openid: r for r in conn.execute(
+        select(P.c.id, P.c.openid, P.c.role, P.c.community_id).where(P.c.openid.in_(openids)))}
+    ids = [r.id for r in people.values()]
+    busy: set[int] = set()
+    opens: dict[int, list[str]] = {}
+    today: dict[int, int] = {}
+    if ids:
+        busy = set(conn.execute(select(D.c.person_id).where(D.c.person_id.in_(ids))).scalars())
+        for rid, text in conn.execute(select(W.c.resident_id, W.c.content).where(W.c.resident_id.in_(ids), W.c.status.in_(_OPEN))):
+            opens.setdefault(rid, []).append(text)
+        today = dict(conn.execute(select(W.c.resident_id, func.count()).where(W.c.resident_id.in_(ids), W.c.created_at >= day)
+                                  .group_by(W.c.resident_id)).all())
+    handled = set(conn.execute(select(I.c.dedupe_key).where(I.c.dedupe_key.in_([items[i].msg.dedupe_key for i in content]))).scalars())
+
+    # -- decide: only the plain case goes on --------------------------------------------------
+    chosen: list[tuple[int, privacy.PrivateSplit]] = []
+    for i, text in content.items():
+        it = items[i]
+        person = people.get(it.msg.source)
+        if it.msg.dedupe_key in handled:
+            continue
+        if person is not None:
+            if person.role != _RESIDENT or person.id in busy:
+                continue
+            mine = opens.get(person.id, [])
+            if len(mine) >= it.settings.resident_max_open or today.get(person.id, 0) >= it.settings.resident_max_per_day:
+                continue
+        else:
+            mine = []
+        split = privacy.split_private(text)
+        if any(is_similar(split.text, other, it.settings.similar_threshold) for other in mine):
+            continue
+        chosen.append((i, split))
+    if not chosen:
+        return results
+
+    # -- write: new residents, window marks, wishes, timeline events, dedupe rows with replies --
+    new = [i for i, _ in chosen if items[i].msg.source not in people]
+    if new:
+        rows = [{"openid": items[i].msg.source, "role": _RESIDENT, "name": None, "phone": None, "community_id": None,
+                 "grid_id": None, "branch_id": None, "skills": "", "subscribed": True, "created_at": nows[i],
+                 "last_inbound_at": nows[i], "window_sent": 0, "pending_evidence_wish_id": None, "link_failures": 0,
+                 "link_locked_until": None} for i in new]
+        for r in conn.execute(_upsert(conn, P, "openid").returning(P.c.id, P.c.openid, P.c.role, P.c.community_id), rows):
+            people[r.openid] = r
+        chosen = [(i, s) for i, s in chosen if items[i].msg.source in people]  # created elsewhere meanwhile: ordinary path
+    created = set(new)
+    old = [i for i, _ in chosen if i not in created]
+    if old:
+        conn.execute(update(P).where(P.c.id == bindparam("pid")).values(last_inbound_at=bindparam("at"), window_sent=0, subscribed=True),
+                     [{"pid": people[items[i].msg.source].id, "at": nows[i]} for i in old])
+    wishes = []
+    for i, split in chosen:
+        person = people[items[i].msg.source]
+        wishes.append({
+            "resident_id": person.id, "status": _SUBMITTED, "version": 0, "tier": "personal",
+            "category": suggest_category(split.text), "content": split.text, "masked": privacy.mask(split.text),
+            "private_details": split.details, "contact_phone": split.phones[0] if split.phones else None,
+            "community_id": person.community_id, "source": "text", "concerns_minor": False, "public": True,
+            "created_at": nows[i], "cost_pending": False,  # every other column stays NULL, as on the ordinary path
+        })
+    # A sender has one wish in the group, so resident_id tells the rows apart (cheaper than sorted RETURNING).
+    code_of = dict((rid, code) for code, rid in conn.execute(insert(W).returning(W.c.id, W.c.resident_id), wishes))
+    codes = [code_of[w["resident_id"]] for w in wishes]
+    conn.execute(insert(E), [{"wish_id": code, "at": nows[i], "actor_id": w["resident_id"], "actor_role": _RESIDENT,
+                              "action": "submit", "to_status": _SUBMITTED}
+                             for code, (i, _), w in zip(codes, chosen, wishes)])
+    replies = {i: submitted_reply(code) for code, (i, _) in zip(codes, chosen)}
+    stored = conn.execute(_upsert(conn, I, "dedupe_key").returning(I.c.dedupe_key),
+                          [{"dedupe_key": items[i].msg.dedupe_key, "received_at": nows[i], "msg_type": items[i].msg.msg_type,
+                            "reply": replies[i]} for i, _ in chosen]).scalars().all()
+    if len(stored) != len(chosen):
+        raise GroupRaced("a dedupe key was taken by another process")
+    for i, reply in replies.items():
+        results[i] = reply
+    if presence is not None:
+        senders = [items[i].msg.source for i in replies]
+        uow.after_commit(lambda: [presence.remember(o, _RESIDENT) for o in senders])
+    return results
