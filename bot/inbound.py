@@ -1,12 +1,17 @@
 """Inbound callbacks: signatures, the AES envelope, a lean defused XML parse, reply rendering.
 
-The parse reads only the few fields the bot uses, with defusedxml refusing any DTD or entity
-(checked again by a byte scan before parsing, so nothing is ever expanded). Tests compare it with
-wechatpy's `parse_message` on every message type (tests/unit/test_inbound.py).
+The parse reads only the few fields the bot uses. A byte scan refuses any DTD or entity declaration
+first; then a small scanner reads the flat `<xml><Tag><![CDATA[…]]></Tag><Tag>digits</Tag>…</xml>`
+WeChat sends, and anything it is not sure of (a declaration, attributes, nested elements, entity
+or character references, split CDATA, `\r`, characters XML forbids, bytes that are not UTF-8) goes
+to defusedxml, which refuses DTDs and entities again. Tests compare both with wechatpy's
+`parse_message` and xmltodict on every message type (tests/unit/test_inbound.py,
+tests/unit/test_lean_parse.py).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -57,10 +62,47 @@ def refuse_dtd(body: bytes) -> None:
         raise InboundError("dtd")
 
 
+# One direct child of <xml>: a CDATA section holding no "]]>", or text with no markup, entity or "]";
+# neither may hold what an XML parser would normalise (\r) or refuse (other C0 controls, U+FFFE/FFFF).
+_NOT_XML = "\x00-\x08\x0b-\x1f\ufffe\uffff"
+_LEAN_CHILD = re.compile(
+    "[ \t\n]*+<([A-Za-z_][A-Za-z0-9_]*+)>"
+    "(?:<!\\[CDATA\\[((?>[^\\]" + _NOT_XML + "]*+(?:\\](?!\\]>)[^\\]" + _NOT_XML + "]*+)*+))\\]\\]>"
+    "|([^<&\\]" + _NOT_XML + "]*+))</\\1>")
+_LEAN_END = re.compile(r"[ \t\n]*+</xml>[ \t\n]*+\Z")
+
+
+def scan_fields(raw: bytes) -> dict[str, str] | None:
+    """The lean read of a flat WeChat document, or None when it is not sure (then defusedxml decides).
+
+    Call only after `refuse_dtd`. Same result as the defused parse: the fields' texts, the last
+    one winning when a tag repeats."""
+    if not raw.startswith(b"<xml>"):
+        return None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    out: dict[str, str] = {}
+    match, pos = _LEAN_CHILD.match, 5
+    while (m := match(text, pos)) is not None:
+        tag, cdata, plain = m.groups()
+        if tag in _FIELDS:
+            out[tag] = plain if cdata is None else cdata
+        pos = m.end()
+    return out if _LEAN_END.match(text, pos) is not None else None
+
+
 def parse_fields(body: bytes | str) -> dict[str, str]:
     """The root's direct children as text, DTDs and entities refused before anything expands."""
     raw = body.encode("utf-8") if isinstance(body, str) else body
     refuse_dtd(raw)
+    lean = scan_fields(raw)
+    return lean if lean is not None else parse_fields_defused(raw)
+
+
+def parse_fields_defused(raw: bytes) -> dict[str, str]:
+    """The full defused parse (the fallback of `parse_fields`); the caller has run `refuse_dtd`."""
     try:
         root: Element = defused_fromstring(raw, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DefusedXmlException:
@@ -167,13 +209,22 @@ def _cdata(text: str) -> str:
     return "<![CDATA[" + text.replace("]]>", "]]]]><![CDATA[>") + "]]>"
 
 
-def render_text_reply(msg: Inbound, content: str, now: int | None = None) -> str:
-    """Passive text reply XML, never over 2,048 bytes of content."""
-    content = truncate_utf8(content, MAX_REPLY_BYTES)
+def _content_tail(content: str) -> str:
+    return "</CreateTime><MsgType><![CDATA[text]]></MsgType><Content>" + _cdata(truncate_utf8(content, MAX_REPLY_BYTES)) + "</Content></xml>"
+
+
+# Read-only replies (帮助's, one text per role) come back again and again: their tail is kept. Only
+# those: a reply quoting what someone wrote is never held beyond its request.
+_fixed_content_tail = functools.lru_cache(maxsize=16)(_content_tail)
+
+
+def render_text_reply(msg: Inbound, content: str, now: int | None = None, *, fixed: bool = False) -> str:
+    """Passive text reply XML, never over 2,048 bytes of content. `fixed`: a text from a small,
+    fixed set (a read-only command's), worth keeping rendered."""
     return (
         "<xml><ToUserName>" + _cdata(msg.source) + "</ToUserName><FromUserName>" + _cdata(msg.target)
         + "</FromUserName><CreateTime>" + str(now if now is not None else int(time.time()))
-        + "</CreateTime><MsgType><![CDATA[text]]></MsgType><Content>" + _cdata(content) + "</Content></xml>"
+        + (_fixed_content_tail if fixed else _content_tail)(content)
     )
 
 
