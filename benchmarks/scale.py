@@ -74,6 +74,7 @@ def probe(url: str, *, tick: bool = True) -> dict[str, Any]:
     finally:
         db.close()
     out["peak_rss_mb"] = _peak_rss_mb()
+    out["load_avg_1m"] = os.getloadavg()[0]  # the machine may be shared: every figure with its load
     return out
 
 
@@ -94,8 +95,13 @@ def emulator_main(port: int, users: int) -> None:
     web.run_app(create_emulator_app(state), host="127.0.0.1", port=port, print=None, access_log=None)
 
 
-def outbox_rate(url: str, messages: int, port: int) -> dict[str, float]:
-    """Queue `messages` customer-service rows (one per user) and time one `deliver_due` to the emulator."""
+def outbox_rate(url: str, messages: int, port: int, emulator_pid: int | None = None) -> dict[str, float]:
+    """Queue `messages` customer-service rows (one per user) and time one `deliver_due` to the emulator.
+
+    Besides the rate, the CPU seconds per 1,000 messages of this process (the dispatcher: the
+    event loop plus the database threads) and of the emulator's process, which are steadier than
+    messages/s on a shared machine.
+    """
     from bot.outbox import deliver_due
     from bot.services import notify
     from storage.db import Database
@@ -122,12 +128,27 @@ def outbox_rate(url: str, messages: int, port: int) -> dict[str, float]:
         db.run_sync(queue, now)
         settings = _settings(url, wechat_api_base=f"http://127.0.0.1:{port}", wechat_app_id="wxbench", wechat_app_secret="s",
                              wechat_token="benchtoken1")
+        emu_cpu0 = _proc_cpu(emulator_pid)
+        cpu0 = time.process_time()
         t = time.perf_counter()
         sent = asyncio.run(deliver_due(db, settings, now))
         elapsed = time.perf_counter() - t
+        cpu = time.process_time() - cpu0
+        emu_cpu = _proc_cpu(emulator_pid) - emu_cpu0
     finally:
         db.close()
-    return {"messages": sent, "seconds": elapsed, "per_s": sent / elapsed if elapsed else 0.0}
+    per_k = 1000 / max(sent, 1)
+    return {"messages": sent, "seconds": elapsed, "per_s": sent / elapsed if elapsed else 0.0,
+            "dispatcher_cpu_s_per_1k": cpu * per_k, "emulator_cpu_s_per_1k": emu_cpu * per_k,
+            "load_avg_1m": os.getloadavg()[0]}
+
+
+def _proc_cpu(pid: int | None) -> float:
+    if pid is None:
+        return 0.0
+    from benchmarks.__main__ import proc_cpu_seconds
+
+    return proc_cpu_seconds(pid)
 
 
 def run_outbox(url: str, messages: int = 3000) -> dict[str, float]:
@@ -138,7 +159,7 @@ def run_outbox(url: str, messages: int = 3000) -> dict[str, float]:
                            stderr=subprocess.PIPE)
     try:
         wait_port(port, emu)
-        return outbox_rate(url, messages, port)
+        return outbox_rate(url, messages, port, emu.pid)
     finally:
         emu.terminate()
         emu.wait(timeout=20)
@@ -160,11 +181,21 @@ def main() -> int:
     if cmd == "emulator":
         emulator_main(int(sys.argv[2]), int(sys.argv[3]))
         return 0
-    if cmd == "outbox":
+    if cmd == "outbox":  # outbox [sqlite | postgresql] [MESSAGES]: a fresh database each time
+        backend = sys.argv[2] if len(sys.argv) > 2 else "sqlite"
+        messages = int(sys.argv[3]) if len(sys.argv) > 3 else 3000
+        if backend == "postgresql":
+            from benchmarks.__main__ import pg_database
+
+            url = pg_database("microwish_bench_outbox")
+            if url is None:
+                return 1
+            print(json.dumps({"backend": backend, **run_outbox(url, messages)}))
+            return 0
         with tempfile.TemporaryDirectory() as d:
-            print(json.dumps(run_outbox(f"sqlite:///{Path(d)}/outbox.db")))
+            print(json.dumps({"backend": "sqlite", **run_outbox(f"sqlite:///{Path(d)}/outbox.db", messages)}))
         return 0
-    print("usage: python -m benchmarks.scale probe DB_URL | outbox", file=sys.stderr)
+    print("usage: python -m benchmarks.scale probe DB_URL | outbox [sqlite|postgresql] [MESSAGES]", file=sys.stderr)
     return 2
 
 

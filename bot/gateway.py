@@ -7,6 +7,8 @@ row so a WeChat retry gets the very same answer and changes nothing.
 
 from __future__ import annotations
 
+from typing import Callable
+
 from bot.config import Settings
 from bot.inbound import Inbound
 from bot.logs import get_logger
@@ -35,8 +37,13 @@ class BatchItem:
         self.msg, self.args, self.settings, self.presence = msg, args, settings, presence
 
 
-def handle_job(msg: Inbound, settings: Settings, dispatcher: Dispatcher, presence: Presence | None = None) -> BatchedJob:
-    """The message's write job; for a command with a set-wise path it may run with others of its kind."""
+def handle_job(msg: Inbound, settings: Settings, dispatcher: Dispatcher, presence: Presence | None = None,
+               on_outbox: Callable[[], None] | None = None) -> BatchedJob:
+    """The message's write job; for a command with a set-wise path it may run with others of its kind.
+
+    `on_outbox` runs after the commit when the message queued outbound messages (it wakes the
+    sender; a message that queued none leaves the sender asleep).
+    """
     def job(uow: UnitOfWork) -> "str | None | Duplicate":
         if presence is not None and presence.pending():
             presence.flush(uow)
@@ -61,6 +68,8 @@ def handle_job(msg: Inbound, settings: Settings, dispatcher: Dispatcher, presenc
                 uow.session.expire_all()
         uow.flush()
         uow.inbound.store_reply(key, reply)
+        if on_outbox is not None and uow.outbox.added:
+            uow.after_commit(on_outbox)
         if presence is not None:
             role = person.role
             uow.after_commit(lambda: presence.remember(msg.source, role))

@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 from sqlalchemy import or_, update
 from sqlalchemy.exc import IntegrityError
+from yarl import URL
 
 from bot.config import Settings
 from bot.logs import get_logger
@@ -59,11 +60,17 @@ def dumps(body: Any) -> bytes:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-async def post_json(session: aiohttp.ClientSession, url: str, body: Any, *, params: dict[str, str] | None = None) -> dict[str, Any]:
+JSON_TYPE = "application/json; charset=utf-8"
+
+
+async def post_json(session: aiohttp.ClientSession, url: str | URL, body: Any, *,
+                    params: dict[str, str] | None = None) -> dict[str, Any]:
     """POST a JSON body; the decoded answer, or TransportError."""
     try:
-        async with session.post(url, params=params, data=dumps(body), timeout=TIMEOUT,
-                                headers={"Content-Type": "application/json; charset=utf-8"}) as resp:
+        # A ready payload (it carries the Content-Type) and, from `WeChatAPI.call`, a ready URL:
+        # the client's per-request work on the outbox's hot path, kept small.
+        async with session.post(url, params=params, data=aiohttp.BytesPayload(dumps(body), content_type=JSON_TYPE),
+                                timeout=TIMEOUT) as resp:
             if resp.status >= 500:
                 raise TransportError(f"HTTP {resp.status}")
             raw = await resp.read()
@@ -103,6 +110,8 @@ class WeChatAPI:
         self.secret = secret.get_secret_value() if secret is not None else SANDBOX_SECRET
         self.token_fetches = 0  # for tests and logs: how often this client asked WeChat for a token
         self._memo = _Cached(None, None)  # the shared token as this client last saw it (no read per message)
+        self._refreshing = False  # one coroutine of this client reads/refreshes the shared row at a time
+        self._urls: dict[tuple[str, str], URL] = {}  # (path, token) → the call's URL, parsed once
 
     # -- the token --------------------------------------------------------------------------
 
@@ -115,24 +124,41 @@ class WeChatAPI:
         if memo.token and memo.token != stale and memo.expires_at and memo.expires_at - REFRESH_MARGIN > now:
             return memo.token
         for _ in range(50):
-            cached = await self.db.read(self._read_token, now=now)
-            if cached.token and cached.token != stale and cached.expires_at and cached.expires_at - REFRESH_MARGIN > now:
-                self._memo = cached
-                return cached.token
-            taken = await self.db.write(lambda uow: self._take_lease(uow, stale), now=now)
-            if isinstance(taken, str):  # another process refreshed it meanwhile
-                return taken
-            if taken:
-                try:
-                    token, ttl = await self._fetch(force=stale is not None and cached.token == stale)
-                except BaseException:
-                    await self.db.write(self._drop_lease, now=now)
-                    raise
-                await self.db.write(lambda uow: self._store(uow, token, ttl), now=now)
-                self._memo = _Cached(token, now + timedelta(seconds=ttl))
+            if self._refreshing:  # another coroutine of this client is at it: wait for its result, no DB round trip
+                await asyncio.sleep(0.1)
+                memo = self._memo
+                if memo.token and memo.token != stale and memo.expires_at and memo.expires_at - REFRESH_MARGIN > now:
+                    return memo.token
+                continue
+            self._refreshing = True
+            try:
+                token = await self._shared_token(now, stale)
+            finally:
+                self._refreshing = False
+            if token is not None:
                 return token
             await asyncio.sleep(0.1)  # another process is refreshing: read its result
         raise TransportError("access token refresh did not finish")
+
+    async def _shared_token(self, now: datetime, stale: str | None) -> str | None:
+        """The shared row's token, refreshed by this process if needed; None while another process refreshes it."""
+        cached = await self.db.read(self._read_token, now=now)
+        if cached.token and cached.token != stale and cached.expires_at and cached.expires_at - REFRESH_MARGIN > now:
+            self._memo = cached
+            return cached.token
+        taken = await self.db.write(lambda uow: self._take_lease(uow, stale), now=now)
+        if isinstance(taken, str):  # another process refreshed it meanwhile
+            return taken
+        if taken:
+            try:
+                token, ttl = await self._fetch(force=stale is not None and cached.token == stale)
+            except BaseException:
+                await self.db.write(self._drop_lease, now=now)
+                raise
+            await self.db.write(lambda uow: self._store(uow, token, ttl), now=now)
+            self._memo = _Cached(token, now + timedelta(seconds=ttl))
+            return token
+        return None
 
     def _read_token(self, uow: UnitOfWork) -> _Cached:
         row = uow.session.get(AccessToken, self.app_id)
@@ -187,12 +213,19 @@ class WeChatAPI:
     async def call(self, path: str, body: Any, now: datetime) -> dict[str, Any]:
         """POST `cgi-bin/<path>` with the token; on a refused token refresh once and retry once."""
         token = await self.access_token(now)
-        url = f"{self.base}/cgi-bin/{path}"
-        answer = await post_json(self.session, url, body, params={"access_token": token})
+        answer = await post_json(self.session, self._url(path, token), body)
         if int(answer.get("errcode", 0) or 0) in TOKEN_ERRORS:
             token = await self.access_token(now, stale=token)
-            answer = await post_json(self.session, url, body, params={"access_token": token})
+            answer = await post_json(self.session, self._url(path, token), body)
         return _check(answer)
+
+    def _url(self, path: str, token: str) -> URL:
+        url = self._urls.get((path, token))
+        if url is None:
+            if len(self._urls) > 64:  # old tokens
+                self._urls.clear()
+            url = self._urls[(path, token)] = URL(f"{self.base}/cgi-bin/{path}").with_query(access_token=token)
+        return url
 
     async def send_text(self, openid: str, text: str, now: datetime) -> dict[str, Any]:
         return await self.call("message/custom/send", {"touser": openid, "msgtype": "text", "text": {"content": text}}, now)

@@ -225,6 +225,7 @@ class ClaimRepository:
 class OutboxRepository:
     def __init__(self, session: Session) -> None:
         self.s = session
+        self.added = 0  # rows queued through this unit of work (the callback wakes the sender only then)
 
     def add(
         self,
@@ -246,6 +247,7 @@ class OutboxRepository:
                 return None
         self.s.add(row)
         self.s.flush()
+        self.added += 1
         return row
 
     def for_recipient(self, recipient: str) -> Sequence[Outbox]:
