@@ -26,15 +26,17 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
 
 # Per category: does any keyword (any phrase of two or more characters) occur in the text at all?
 _ANY = {c: re.compile("|".join(map(re.escape, keys))) for c, keys in KEYWORDS.items()}
-_PHRASE = {c: re.compile("|".join(re.escape(k) for k in keys if len(k) > 1) or "(?!)") for c, keys in KEYWORDS.items()}
+
+_ORDER = {c: i for i, c in enumerate(CATEGORIES)}  # ties go to the category listed first
 
 _lock = threading.Lock()
 _jieba = None
 
-# The segmenter keeps jieba's words used at least this often (about 40,000 of its 349,000, ~6 MB
-# instead of ~58 MB of prefix dictionary), plus every keyword and stop word; the rarer words are
-# left to jieba's HMM like any unknown word. Word probabilities are the full dictionary's (same
-# frequencies, same total), so common text is cut exactly as before (tests/unit/test_segmenter.py).
+# The segmenter keeps jieba's words used at least this often (about 40,000 of its 349,000: ~6 MB
+# of prefix dictionary instead of ~58 MB), plus every keyword and stop word; rarer words are left
+# to jieba's HMM like any unknown word. Kept words have the full dictionary's frequencies and
+# total, so common words are cut as before; rare compounds come out as their parts (聊聊天 →
+# 聊聊/天, 法律咨询 → 法律/咨询). tests/unit/test_segmenter.py checks the categories stay the same.
 MIN_WORD_FREQ = 100
 
 
@@ -106,16 +108,23 @@ def suggest_category(text: str) -> str:
     """The best-scoring category for `text`, or 其他.
 
     A keyword scores 2 when the segmenter makes it a word of its own and (if longer than one
-    character) 1 when it only appears inside another word. A keyword that is not even a substring
-    scores nothing either way, so when at most one category has any substring hit — and one of its
-    hits is a phrase, which scores at least 1 however the text is cut — the answer is known
-    without segmenting (segmenting costs ~70 µs, most of the 许愿 path's Python time).
+    character) 1 when it only appears inside another word; a keyword that is not even a
+    substring scores nothing either way. So each category's score lies between `lo` (1 per
+    phrase found) and `hi` (2 per keyword found), and when one category's `lo` beats every other
+    category's `hi` the answer is known without segmenting (segmenting costs ~70 µs, most of the
+    许愿 path's Python time). tests/unit/test_categories.py checks the shortcut never changes an
+    answer.
     """
     hits = [(category, keys) for category, keys in KEYWORDS.items() if _ANY[category].search(text)]
     if not hits:
         return "其他"
-    if len(hits) == 1 and _PHRASE[hits[0][0]].search(text):
-        return hits[0][0]
+    bounds = []
+    for category, keys in hits:
+        found = [k for k in keys if k in text]
+        bounds.append((sum(len(k) > 1 for k in found), 2 * len(found), _ORDER[category], category))
+    lo, _, order, best = max(bounds, key=lambda b: (b[0], -b[2]))
+    if lo and all(hi < lo or (hi == lo and order < other) for _, hi, other, c in bounds if c != best):
+        return best
     words = set(_segment(text))
     scores: dict[str, float] = {}
     for category, keys in hits:
@@ -129,8 +138,7 @@ def suggest_category(text: str) -> str:
             scores[category] = score
     if not scores:
         return "其他"
-    order = {c: i for i, c in enumerate(CATEGORIES)}
-    return max(scores, key=lambda c: (scores[c], -order[c]))
+    return max(scores, key=lambda c: (scores[c], -_ORDER[c]))
 
 
 def is_category(name: str) -> bool:

@@ -14,7 +14,6 @@ Proposals are computed on demand from the (small) set of unregistered wishes: no
 from __future__ import annotations
 
 import difflib
-import logging
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -59,11 +58,14 @@ class Proposal:
 
 @lru_cache(maxsize=4096)
 def keywords(text: str) -> frozenset[str]:
-    """Content words of a text (jieba segmentation, two characters or more, no fillers)."""
-    import jieba
+    """Content words of a text (jieba segmentation, two characters or more, no fillers).
 
-    jieba.setLogLevel(logging.WARNING)
-    return frozenset(w for w in jieba.lcut(text) if len(w) >= 2 and w not in messages.COMMON_STOP_WORDS and not w.isdigit())
+    The segmenter is the categories' one (bot/categories.py: jieba with a small dictionary), so
+    the bot holds one dictionary, not two.
+    """
+    from bot.categories import segment
+
+    return frozenset(w for w in segment(text) if len(w) >= 2 and w not in messages.COMMON_STOP_WORDS and not w.isdigit())
 
 
 def _plain(text: str) -> str:

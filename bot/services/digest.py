@@ -22,9 +22,9 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Sequence
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import BigInteger, Integer, and_, case, cast, func, literal, or_, select, union_all
 
 from bot import messages
 from bot.config import Settings
@@ -118,37 +118,117 @@ class Digest:
     budgets: list[str] = field(default_factory=list)
 
 
-def _first_events(uow: UnitOfWork, action: str, wish_ids: Sequence[int], before: datetime) -> dict[int, datetime]:
-    if not wish_ids:
-        return {}
-    rows = uow.session.execute(
-        select(WishEvent.wish_id, func.min(WishEvent.at))
-        .where(WishEvent.action == action, WishEvent.wish_id.in_(wish_ids), WishEvent.at < before)
-        .group_by(WishEvent.wish_id)
-    ).all()
-    return {wid: at for wid, at in rows}
+def epoch_us(column: Any, dialect: str) -> Any:
+    """A UTC datetime column as exact integer microseconds since 1970 (SQL), for durations and medians.
+
+    SQLite stores naive UTC text `YYYY-MM-DD HH:MM:SS.ffffff`: whole seconds from `strftime('%s')`
+    of the first 19 characters (the fraction left out, since SQLite would round it to milliseconds)
+    plus the six digits of the fraction. PostgreSQL's `extract(epoch …)` is an exact numeric.
+    """
+    if dialect == "sqlite":
+        return (cast(func.strftime("%s", func.substr(column, 1, 19)), BigInteger) * _US
+                + cast(func.substr(column, 21, 6), BigInteger))
+    return cast(func.extract("epoch", column) * _US, BigInteger)
+
+
+_US = 1_000_000
+
+
+def _us_hours(us: int) -> float:
+    """Integer microseconds → hours, the same float as `timedelta.total_seconds() / 3600`."""
+    return us / _US / 3600
+
+
+def _first_event_us(action: str, end: datetime, dialect: str) -> Any:
+    """The first `action` event of the outer wish before `end`, as epoch microseconds (NULL: none)."""
+    return (select(epoch_us(func.min(WishEvent.at), dialect))  # one aggregate, one index seek per wish
+            .where(WishEvent.wish_id == Wish.id, WishEvent.action == action, WishEvent.at < end)
+            .scalar_subquery())
+
+
+def _cohort(uow: UnitOfWork, period: Period) -> Any:
+    """The wishes published in the period, one row each: community, published/first claim/first fulfilment (µs), rating.
+
+    Only the period's rows are read (the `published_at` index); the first events are index seeks
+    (`ix_wish_event_wish_action_at`). Materialised once per statement.
+    """
+    d, end = uow.dialect, period.end
+    rated = and_(Wish.rating.is_not(None), Wish.rated_at.is_not(None), Wish.rated_at < end)
+    return (select(Wish.community_id.label("community_id"), epoch_us(Wish.published_at, d).label("p"),
+                   _first_event_us("claim", end, d).label("fc"), _first_event_us("fulfil", end, d).label("ff"),
+                   case((rated, Wish.rating), else_=None).label("rating"))
+            .where(Wish.published_at >= period.start, Wish.published_at < end)
+            .cte("cohort").prefix_with("MATERIALIZED"))
+
+
+@dataclass
+class _CohortFigures:
+    """The cohort's figures: per community (published, responded, claimed, fulfilled, rated, satisfied), medians (µs)."""
+
+    communities: dict[int | None, list[int]] = field(default_factory=dict)
+    claim_middle: list[int] = field(default_factory=list)  # the one or two middle values of publish → first claim
+    fulfil_middle: list[int] = field(default_factory=list)  # … of first claim → first fulfilment
+
+    def total(self, i: int) -> int:
+        return sum(row[i] for row in self.communities.values())
+
+
+def _cohort_figures(uow: UnitOfWork, period: Period, settings: Settings) -> _CohortFigures:
+    """One statement over the period's cohort: the counts per community and the middle durations.
+
+    The medians' middle values are picked with `row_number()` over the durations in SQL, so only
+    one or two values per median leave the database.
+    """
+    c = _cohort(uow, period)
+    sla_us = int(timedelta(hours=settings.claim_sla_hours) / timedelta(microseconds=1))
+    claimed, fulfilled = c.c.fc.is_not(None), c.c.ff.is_not(None)
+
+    def count_if(cond: Any) -> Any:
+        return func.sum(case((cond, 1), else_=0))
+
+    counts = (select(literal("n").label("part"), c.c.community_id, func.count().label("v0"),
+                     count_if(and_(claimed, c.c.fc - c.c.p <= sla_us)).label("v1"), count_if(claimed).label("v2"),
+                     count_if(fulfilled).label("v3"), count_if(c.c.rating.is_not(None)).label("v4"),
+                     count_if(c.c.rating >= 4).label("v5"))
+              .group_by(c.c.community_id))
+
+    def middle(part: str, duration: Any, *where: Any) -> Any:
+        ranked = select(duration.label("us"), func.row_number().over(order_by=duration).label("rn"),
+                        func.count().over().label("n")).where(*where).subquery()
+        zero = literal(0, BigInteger)
+        return select(literal(part), cast(literal(None), Integer), ranked.c.us, zero, zero, zero, zero, zero).where(
+            ranked.c.rn.in_([(ranked.c.n + 1) // 2, (ranked.c.n + 2) // 2]))
+
+    stmt = union_all(counts, middle("c", c.c.fc - c.c.p, claimed), middle("f", c.c.ff - c.c.fc, claimed, fulfilled))
+    out = _CohortFigures()
+    for part, community, *values in uow.session.execute(stmt):
+        if part == "n":
+            out.communities[community] = [int(v or 0) for v in values]
+        else:
+            (out.claim_middle if part == "c" else out.fulfil_middle).append(int(values[0]))
+    return out
+
+
+def _median_hours(middle: list[int]) -> float | None:
+    """The median in hours from the one or two middle µs values: equal to `statistics.median` over every duration."""
+    return statistics.median(_us_hours(v) for v in sorted(middle)) if middle else None
 
 
 def _counts(uow: UnitOfWork, start: datetime, end: datetime) -> dict[str, int]:
+    """Distinct wishes per counted event in the period, counted in SQL over the `(action, at)` index range."""
+    published = or_(WishEvent.action != "approve", WishEvent.to_status == WishStatus.PUBLISHED.value)
     rows = uow.session.execute(
-        select(WishEvent.action, WishEvent.to_status, WishEvent.wish_id)
-        .where(WishEvent.at >= start, WishEvent.at < end, WishEvent.action.in_(list(EVENT_OF_COUNT.values())))
+        select(WishEvent.action, func.count(func.distinct(WishEvent.wish_id)))
+        .where(WishEvent.action.in_(list(EVENT_OF_COUNT.values())), WishEvent.at >= start, WishEvent.at < end, published)
+        .group_by(WishEvent.action)
     ).all()
-    seen: dict[str, set[int]] = defaultdict(set)
-    for action, to_status, wish_id in rows:
-        if action == "approve" and to_status != WishStatus.PUBLISHED.value:
-            continue
-        seen[action].add(wish_id)
-    return {key: len(seen[action]) for key, action in EVENT_OF_COUNT.items()}
+    seen = {action: int(n) for action, n in rows}
+    return {key: seen.get(action, 0) for key, action in EVENT_OF_COUNT.items()}
 
 
 def _rank(groups: dict[str, tuple[int, int]], minimum: int) -> list[Ranked]:
     ranked = [Ranked(name, num, den) for name, (num, den) in groups.items() if den >= max(minimum, 1)]
     return sorted(ranked, key=lambda r: (-r.num / r.den, -r.den, r.name))
-
-
-def _hours(a: datetime, b: datetime) -> float:
-    return (b - a).total_seconds() / 3600
 
 
 def _unit_names(uow: UnitOfWork, ids: set[int]) -> dict[int, str]:
@@ -158,69 +238,69 @@ def _unit_names(uow: UnitOfWork, ids: set[int]) -> dict[int, str]:
 
 
 def _branch_ranking(uow: UnitOfWork, period: Period, settings: Settings) -> list[Ranked]:
+    """Claims made in the period per branch, and how many of them the lead fulfilled by the period's end.
+
+    Tallied in SQL per lead branch; only group claims (with helpers, whose branches share the
+    credit) are loaded to add their helpers' other branches.
+    """
     start, end = period.start, period.end
-    claims = uow.session.execute(
-        select(Claim, Person.branch_id).join(Person, Person.id == Claim.member_id)
-        .where(Claim.claimed_at >= start, Claim.claimed_at < end)
-    ).all()
-    fulfils = uow.session.execute(
-        select(WishEvent.wish_id, WishEvent.actor_id, WishEvent.at)
-        .where(WishEvent.action == "fulfil", WishEvent.at >= start, WishEvent.at < end)
-    ).all()
-    done = defaultdict(list)
-    for wid, actor, at in fulfils:
-        done[(wid, actor)].append(at)
+    fulfilled = (select(WishEvent.id)
+                 .where(WishEvent.wish_id == Claim.wish_id, WishEvent.action == "fulfil",
+                        WishEvent.actor_id == Claim.member_id, WishEvent.at >= Claim.claimed_at,
+                        WishEvent.at >= start, WishEvent.at < end)
+                 .exists())
+    done = case((fulfilled, 1), else_=0)
+    lead = func.coalesce(Claim.branch_id, Person.branch_id)
+    in_period = (Claim.claimed_at >= start, Claim.claimed_at < end)
+    has_helpers = func.json_array_length(Claim.helpers) > 0
     tally: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-    helper_branches = promises.helper_branches(uow, [c for c, _ in claims])  # issue 9: helpers' branches share the credit
-    for claim, person_branch in claims:
+    groups = 0
+    for branch, num, den, with_helpers in uow.session.execute(
+            select(lead, func.sum(done), func.count(), func.sum(case((has_helpers, 1), else_=0)))
+            .join(Person, Person.id == Claim.member_id).where(*in_period).group_by(lead)):
+        groups += int(with_helpers or 0)
+        if branch is not None:
+            tally[int(branch)] = [int(num or 0), int(den)]
+    group_claims = uow.session.execute(
+        select(Claim, Person.branch_id, done).join(Person, Person.id == Claim.member_id).where(*in_period, has_helpers)
+    ).all() if groups else []
+    helper_branches = promises.helper_branches(uow, [c for c, _, _ in group_claims])  # issue 9
+    for claim, person_branch, was_done in group_claims:
         lead_branch = claim.branch_id or person_branch
-        fulfilled = any(at >= claim.claimed_at for at in done.get((claim.wish_id, claim.member_id), []))
-        branches = set(helper_branches.get(claim.id or 0, set()))
-        if lead_branch is not None:
-            branches.add(lead_branch)
-        for branch in branches:
+        for branch in helper_branches.get(claim.id or 0, set()) - {lead_branch}:
             tally[branch][1] += 1
-            tally[branch][0] += fulfilled
+            tally[branch][0] += int(was_done)
     names = _unit_names(uow, set(tally))
     return _rank({names.get(b, str(b)): (n, d) for b, (n, d) in tally.items()}, settings.ranking_min_items)
 
 
-def build_digest(uow: UnitOfWork, settings: Settings, period: Period) -> Digest:
-    """Every figure of one period's digest, read from the database as of the period's end."""
-    start, end, now = period.start, period.end, uow.now
-    cohort = uow.session.execute(select(Wish).where(Wish.published_at >= start, Wish.published_at < end)).scalars().all()
-    ids = [w.id for w in cohort]
-    first_claim = _first_events(uow, "claim", ids, end)
-    first_fulfil = _first_events(uow, "fulfil", ids, end)
-    sla = timedelta(hours=settings.claim_sla_hours)
-    responded = sum(1 for w in cohort if w.id in first_claim and first_claim[w.id] - w.published_at <= sla)
-    ratings = [w.rating for w in cohort if w.rating is not None and w.rated_at is not None and w.rated_at < end]
-    rates = {
-        "response": (responded, len(cohort)),
-        "resolution": (sum(1 for w in cohort if w.id in first_fulfil), sum(1 for w in cohort if w.id in first_claim)),
-        "satisfaction": (sum(1 for r in ratings if r >= 4), len(ratings)),
-    }
-    claim_hours = [_hours(w.published_at, first_claim[w.id]) for w in cohort if w.id in first_claim]
-    fulfil_hours = [_hours(first_claim[w.id], first_fulfil[w.id]) for w in cohort
-                    if w.id in first_claim and w.id in first_fulfil]
+def _idle_members(uow: UnitOfWork, since: datetime, end: datetime) -> list[str]:
+    """Members without a claim made in [since, end): one index seek per member, not a scan of the claims."""
+    claimed = (select(Claim.id).where(Claim.member_id == Person.id, Claim.claimed_at >= since, Claim.claimed_at < end)
+               .exists())
+    idle = uow.session.execute(select(Person).where(Person.role == "member", ~claimed).order_by(Person.id)).scalars()
+    return [member_name(p) for p in idle]
 
-    by_community: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-    for w in cohort:
-        if w.community_id is not None:
-            by_community[w.community_id][1] += 1
-            by_community[w.community_id][0] += w.id in first_fulfil
+
+def build_digest(uow: UnitOfWork, settings: Settings, period: Period) -> Digest:
+    """Every figure of one period's digest, read from the database as of the period's end.
+
+    Aggregated in SQL over the period's rows only (index ranges); no table is loaded into Python.
+    """
+    start, end, now = period.start, period.end, uow.now
+    cohort = _cohort_figures(uow, period, settings)
+    published, responded, claimed, fulfilled, rated, satisfied = (cohort.total(i) for i in range(6))
+    rates = {"response": (responded, published), "resolution": (fulfilled, claimed), "satisfaction": (satisfied, rated)}
+    by_community = {cid: (row[3], row[0]) for cid, row in cohort.communities.items() if cid is not None}
     names = _unit_names(uow, set(by_community))
-    communities = _rank({names.get(c, str(c)): (n, d) for c, (n, d) in by_community.items()}, settings.ranking_min_items)
+    communities = _rank({names.get(c, str(c)): nd for c, nd in by_community.items()}, settings.ranking_min_items)
 
     year_start = _midnight(local(end - timedelta(microseconds=1), settings).date().replace(month=1, day=1), settings)
-    active = set(uow.session.execute(
-        select(Claim.member_id).where(Claim.claimed_at >= year_start, Claim.claimed_at < end)).scalars())
-    idle = [member_name(p) for p in uow.people.members() if p.id not in active]
-
     return Digest(period=period, now=now, counts=_counts(uow, start, end), rates=rates,
-                  median_claim_hours=statistics.median(claim_hours) if claim_hours else None,
-                  median_fulfil_hours=statistics.median(fulfil_hours) if fulfil_hours else None,
-                  branches=_branch_ranking(uow, period, settings), communities=communities, idle_members=idle,
+                  median_claim_hours=_median_hours(cohort.claim_middle),
+                  median_fulfil_hours=_median_hours(cohort.fulfil_middle),
+                  branches=_branch_ranking(uow, period, settings), communities=communities,
+                  idle_members=_idle_members(uow, year_start, end),
                   **_action_lists(uow, settings),
                   flags=flags.flag_lines(flags.all_flags(uow, settings), settings),
                   **_budget_fields(uow, settings, period))
@@ -331,8 +411,6 @@ def queue_digest(uow: UnitOfWork, settings: Settings, d: Digest) -> int:
 
     Returns the rows queued; a digest already queued for its period queues nothing again.
     """
-    from bot.charts import digest_chart_png
-
     text = render_digest(d, settings)
     key = f"digest:{d.period.key}"
     queued = 0
@@ -341,6 +419,8 @@ def queue_digest(uow: UnitOfWork, settings: Settings, d: Digest) -> int:
             queued += uow.outbox.add(channel=notify.ADMIN_CHANNEL, kind="digest", now=uow.now, dedupe_key=f"{key}:md:{i}",
                                      payload={"msgtype": "markdown", "content": chunk}) is not None
         if not _queued(uow, f"{key}:image"):  # the chart is drawn only when it is to be sent
+            from bot.charts import digest_chart_png  # matplotlib (~60 MB) is loaded only to draw one
+
             png = digest_chart_png(d, settings)
             uow.outbox.add(channel=notify.ADMIN_CHANNEL, kind="digest", now=uow.now, dedupe_key=f"{key}:image",
                            payload={"msgtype": "image", "base64": base64.b64encode(png).decode("ascii"),

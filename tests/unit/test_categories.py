@@ -51,4 +51,10 @@ def test_the_shortcut_past_segmenting_never_changes_the_answer() -> None:
         "".join(rng.choice(keywords) if rng.random() < 0.35 else rng.choice(filler) for _ in range(rng.randint(1, 7)))
         for _ in range(3000)
     ]
+    # exact ties between two categories (one phrase each, either order): the list order decides
+    phrases = {c: [k for k in keys if len(k) > 1] for c, keys in KEYWORDS.items()}
+    for a in KEYWORDS:
+        for b in KEYWORDS:
+            if a != b:
+                texts.append(f"{rng.choice(phrases[a])}{rng.choice(filler)}{rng.choice(phrases[b])}")
     assert [suggest_category(t) for t in texts] == [_by_segmenting_everything(t) for t in texts]
