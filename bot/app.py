@@ -33,6 +33,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, database: Data
     async def open_database(app: web.Application) -> AsyncIterator[None]:
         owned = database is None
         app[DATABASE] = database or Database(settings.database_url)
+        app[METRICS].watch_database(app[DATABASE])
         yield
         if owned:
             await asyncio.get_running_loop().run_in_executor(None, app[DATABASE].close)

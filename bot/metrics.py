@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
@@ -21,3 +23,19 @@ class Metrics:
         self.sweeps = Counter("microwish_sweep_items_total", "Items produced by scheduled sweeps", ["sweep"], registry=self.registry)
         self.late_replies = Counter("microwish_late_replies_total", "Replies that missed the deadline and went via the outbox",
                                     registry=self.registry)
+
+    def watch_database(self, db: Any) -> None:
+        """Group commit at work: batches, the jobs in them, and those answered set-wise (storage.db)."""
+        self.registry.register(_DatabaseCollector(db))
+
+
+class _DatabaseCollector:
+    def __init__(self, db: Any) -> None:
+        self.db = db
+
+    def collect(self) -> Any:
+        from prometheus_client.core import CounterMetricFamily
+
+        yield CounterMetricFamily("microwish_db_batches", "Write transactions committed by the group-commit writers", value=self.db.batches)
+        yield CounterMetricFamily("microwish_db_jobs", "Write jobs run (jobs / batches = how many share a commit)", value=self.db.jobs)
+        yield CounterMetricFamily("microwish_db_grouped_jobs", "Write jobs answered set-wise by a group function", value=self.db.grouped)

@@ -161,6 +161,7 @@ class Database:
         self.url = url
         self.batching = batching  # False: every job the ordinary way (tests compare the two)
         self.grouped = 0  # jobs answered set-wise so far (the rest ran the ordinary way)
+        self.batches = self.jobs = 0  # committed write transactions and the jobs in them (/metrics)
         self.is_sqlite = url.startswith("sqlite")
         n_writers = writers or (1 if self.is_sqlite else 4)
         self.engine = make_engine(url, pool_size=pool_size or (n_writers + 4))
@@ -336,6 +337,8 @@ class Database:
                         outcomes[i] = (False, exc, [])
                 session.commit()
             self.grouped += grouped
+            self.batches += 1
+            self.jobs += len(batch)
         except Exception as exc:  # the commit itself failed: nothing in the batch was confirmed
             for job in batch:
                 _post(job.loop, _resolve, job.future, False, exc)

@@ -15,7 +15,7 @@ through the ORM); the batch reads and writes all of its wishes with about ten Co
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -27,6 +27,7 @@ from bot.lifecycle import OPEN_STATUSES, WishStatus
 from bot.routing import DomainError
 from bot.services.dialogue import submitted_reply
 from bot.services.wishes import check_content, is_similar, local_day_start
+from storage.bulk import Bulk
 from storage.db import FALLBACK, UnitOfWork
 from storage.models import DialogueState, InboundLog, Person, Wish, WishEvent
 
@@ -37,6 +38,26 @@ P, W, E, D, I = (m.__table__ for m in (Person, Wish, WishEvent, DialogueState, I
 _OPEN = [s.value for s in OPEN_STATUSES]
 _SUBMITTED = WishStatus.SUBMITTED.value
 _RESIDENT = "resident"
+
+
+class _Who(NamedTuple):
+    id: int
+    openid: str
+    role: str
+    community_id: int | None
+
+
+def _insert(table: Any, *names: str) -> Bulk:
+    return Bulk(insert(table).values({n: bindparam(n) for n in names}))
+
+
+_NEW_PERSON = _insert(P, "openid", "role", "skills", "subscribed", "created_at", "last_inbound_at", "window_sent", "link_failures")
+_NEW_WISH = _insert(W, "resident_id", "status", "version", "tier", "category", "content", "masked", "private_details",
+                    "contact_phone", "community_id", "source", "concerns_minor", "public", "created_at", "cost_pending")
+_NEW_EVENT = _insert(E, "wish_id", "at", "actor_id", "actor_role", "action", "to_status")
+_NEW_INBOUND = _insert(I, "dedupe_key", "received_at", "msg_type", "reply")
+_WINDOW = Bulk(update(P).where(P.c.id == bindparam("pid"))
+               .values(last_inbound_at=bindparam("at"), window_sent=bindparam("zero"), subscribed=bindparam("yes")))
 
 
 class GroupRaced(RuntimeError):
@@ -106,20 +127,22 @@ def submit_many(uow: UnitOfWork, items: list["BatchItem"], nows: list[datetime])
         return results
 
     # -- write: new residents, window marks, wishes, timeline events, dedupe rows with replies --
+    lite = conn.dialect.name == "sqlite"  # the writer holds SQLite's write lock: nobody can have raced us
     new = [i for i, _ in chosen if items[i].msg.source not in people]
     if new:
-        rows = [{"openid": items[i].msg.source, "role": _RESIDENT, "name": None, "phone": None, "community_id": None,
-                 "grid_id": None, "branch_id": None, "skills": "", "subscribed": True, "created_at": nows[i],
-                 "last_inbound_at": nows[i], "window_sent": 0, "pending_evidence_wish_id": None, "link_failures": 0,
-                 "link_locked_until": None} for i in new]
-        for r in conn.execute(_upsert(conn, P, "openid").returning(P.c.id, P.c.openid, P.c.role, P.c.community_id), rows):
-            people[r.openid] = r
-        chosen = [(i, s) for i, s in chosen if items[i].msg.source in people]  # created elsewhere meanwhile: ordinary path
+        rows = [{"openid": items[i].msg.source, "role": _RESIDENT, "skills": "", "subscribed": True, "created_at": nows[i],
+                 "last_inbound_at": nows[i], "window_sent": 0, "link_failures": 0} for i in new]
+        if lite:
+            first = _NEW_PERSON.run(conn, rows) - len(rows) + 1
+            people.update((r["openid"], _Who(first + k, r["openid"], _RESIDENT, None)) for k, r in enumerate(rows))
+        else:
+            for r in conn.execute(_upsert(conn, P, "openid").returning(P.c.id, P.c.openid, P.c.role, P.c.community_id), rows):
+                people[r.openid] = r
+            chosen = [(i, s) for i, s in chosen if items[i].msg.source in people]  # created elsewhere meanwhile: ordinary path
     created = set(new)
-    old = [i for i, _ in chosen if i not in created]
+    old = [{"pid": people[items[i].msg.source].id, "at": nows[i], "zero": 0, "yes": True} for i, _ in chosen if i not in created]
     if old:
-        conn.execute(update(P).where(P.c.id == bindparam("pid")).values(last_inbound_at=bindparam("at"), window_sent=0, subscribed=True),
-                     [{"pid": people[items[i].msg.source].id, "at": nows[i]} for i in old])
+        _WINDOW.run(conn, old) if lite else conn.execute(_WINDOW.stmt, old)
     wishes = []
     for i, split in chosen:
         person = people[items[i].msg.source]
@@ -130,17 +153,21 @@ def submit_many(uow: UnitOfWork, items: list["BatchItem"], nows: list[datetime])
             "community_id": person.community_id, "source": "text", "concerns_minor": False, "public": True,
             "created_at": nows[i], "cost_pending": False,  # every other column stays NULL, as on the ordinary path
         })
-    # A sender has one wish in the group, so resident_id tells the rows apart (cheaper than sorted RETURNING).
-    code_of = dict((rid, code) for code, rid in conn.execute(insert(W).returning(W.c.id, W.c.resident_id), wishes))
-    codes = [code_of[w["resident_id"]] for w in wishes]
-    conn.execute(insert(E), [{"wish_id": code, "at": nows[i], "actor_id": w["resident_id"], "actor_role": _RESIDENT,
-                              "action": "submit", "to_status": _SUBMITTED}
-                             for code, (i, _), w in zip(codes, chosen, wishes)])
+    if lite:
+        first = _NEW_WISH.run(conn, wishes) - len(wishes) + 1
+        codes = list(range(first, first + len(wishes)))
+    else:  # a sender has one wish in the group, so resident_id tells the returned rows apart
+        code_of = dict((rid, code) for code, rid in conn.execute(insert(W).returning(W.c.id, W.c.resident_id), wishes))
+        codes = [code_of[w["resident_id"]] for w in wishes]
+    events = [{"wish_id": code, "at": nows[i], "actor_id": w["resident_id"], "actor_role": _RESIDENT, "action": "submit",
+               "to_status": _SUBMITTED} for code, (i, _), w in zip(codes, chosen, wishes)]
+    _NEW_EVENT.run(conn, events) if lite else conn.execute(_NEW_EVENT.stmt, events)
     replies = {i: submitted_reply(code) for code, (i, _) in zip(codes, chosen)}
-    stored = conn.execute(_upsert(conn, I, "dedupe_key").returning(I.c.dedupe_key),
-                          [{"dedupe_key": items[i].msg.dedupe_key, "received_at": nows[i], "msg_type": items[i].msg.msg_type,
-                            "reply": replies[i]} for i, _ in chosen]).scalars().all()
-    if len(stored) != len(chosen):
+    handled_rows = [{"dedupe_key": items[i].msg.dedupe_key, "received_at": nows[i], "msg_type": items[i].msg.msg_type,
+                     "reply": replies[i]} for i, _ in chosen]
+    if lite:
+        _NEW_INBOUND.run(conn, handled_rows)
+    elif len(conn.execute(_upsert(conn, I, "dedupe_key").returning(I.c.dedupe_key), handled_rows).all()) != len(chosen):
         raise GroupRaced("a dedupe key was taken by another process")
     for i, reply in replies.items():
         results[i] = reply
