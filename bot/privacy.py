@@ -43,8 +43,16 @@ def _take(pattern: re.Pattern[str], text: str, kind: str, placeholder: str, foun
     return pattern.sub(repl, text)
 
 
+# Every pattern above needs a decimal digit (\d, any script) or, for house numbers written in
+# Chinese numerals, one of 号 栋 幢 座: a text with none of them holds no private detail, and
+# most wishes are such texts (the four scans cost ~25 µs of the 许愿 path otherwise).
+MAYBE_PRIVATE_RE = re.compile(r"[\d号栋幢座]")
+
+
 def split_private(text: str) -> PrivateSplit:
     """Remove ID numbers, phone numbers and house numbers from `text` (IDs first: they contain digits)."""
+    if not MAYBE_PRIVATE_RE.search(text):
+        return PrivateSplit(text, {})
     found: dict[str, list[str]] = {}
     out = _take(ID_RE, text, "id", messages.MASK_ID, found)
     out = _take(MOBILE_RE, out, "phone", messages.MASK_PHONE, found)
