@@ -16,7 +16,6 @@ none; the user's next message puts waiting rows back in line.
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import string
 from contextlib import suppress
@@ -26,8 +25,7 @@ from typing import Any, AsyncIterator, Mapping
 
 import aiohttp
 from aiohttp import web
-from sqlalchemy import String, and_, any_, bindparam, func, literal_column, or_, select, update
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import and_, or_, select, update
 
 from bot import claim_channel
 from bot.appkeys import CLOCK, DATABASE, METRICS, OUTBOX_WAKE, SETTINGS
@@ -36,6 +34,7 @@ from bot.logs import get_logger, user_ref
 from bot.metrics import Metrics
 from bot.services.notify import ADMIN_CHANNEL, CLAIM_CHANNEL, CS
 from bot.wechat_api import TransportError, WeChatAPI, WeChatError
+from storage.bulk import among
 from storage.db import Database, UnitOfWork
 from storage.models import Outbox, Person
 
@@ -146,14 +145,7 @@ _PERSON = Person.__table__
 
 
 def _member_of(uow: UnitOfWork, column: Any, values: list[Any]) -> Any:
-    """`column IN (values)` with one bound parameter whatever the count: an array on PostgreSQL,
-    a JSON list read by json_each on SQLite (an IN list of 500 parameters costs more to build than to run)."""
-    if uow.dialect == "postgresql":
-        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
-    if uow.dialect == "sqlite":
-        each = select(literal_column("value")).select_from(func.json_each(bindparam(None, json.dumps(list(values)), type_=String)))
-        return column.in_(each.scalar_subquery())
-    return column.in_(list(values))
+    return among(uow.dialect, column, values)
 
 
 def _windows(uow: UnitOfWork, openids: set[str]) -> dict[str, Window]:

@@ -10,10 +10,13 @@ reads the rows back and compares them with the ordinary ORM path's.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any, Callable
 
+from sqlalchemy import String, any_, bindparam, func, literal_column, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import ClauseElement
 
@@ -91,3 +94,15 @@ class Bulk:
             return int(cursor.execute("SELECT last_insert_rowid()").fetchone()[0])
         finally:
             cursor.close()
+
+
+def among(dialect: str, column: Any, values: list[Any]) -> Any:
+    """`column IN (values)` with one bound parameter whatever the count: an array on PostgreSQL,
+    a JSON list read by json_each on SQLite. An IN list of n parameters is a new statement for
+    every n (rendered by SQLAlchemy, prepared by the database), and costs more to build than to run."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
+    if dialect == "sqlite":
+        each = select(literal_column("value")).select_from(func.json_each(bindparam(None, json.dumps(list(values)), type_=String)))
+        return column.in_(each.scalar_subquery())
+    return column.in_(list(values))

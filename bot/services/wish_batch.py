@@ -14,7 +14,7 @@ through the ORM); the batch reads and writes all of its wishes with about ten Co
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import bindparam, func, insert, select, update
@@ -27,7 +27,7 @@ from bot.lifecycle import OPEN_STATUSES, WishStatus
 from bot.routing import DomainError
 from bot.services.dialogue import submitted_reply
 from bot.services.wishes import check_content, is_similar, local_day_start
-from storage.bulk import Bulk
+from storage.bulk import Bulk, among
 from storage.db import FALLBACK, UnitOfWork
 from storage.models import DialogueState, InboundLog, Person, Wish, WishEvent
 
@@ -76,9 +76,10 @@ def submit_many(uow: UnitOfWork, items: list["BatchItem"], nows: list[datetime])
     if presence is not None and presence.pending():  # buffered window marks ride along, as on every write job
         presence.flush(uow)
     day = local_day_start(nows[0], items[0].settings)
+    tomorrow = local_day_start(day + timedelta(hours=26), items[0].settings)  # 23- and 25-hour days too
     content: dict[int, str] = {}
     for i, it in enumerate(items):
-        if it.msg.source in it.settings.admin_openids or local_day_start(nows[i], it.settings) != day:
+        if it.msg.source in it.settings.admin_openids or not day <= nows[i] < tomorrow:
             continue
         try:
             content[i] = check_content(it.args, it.settings)
@@ -87,22 +88,23 @@ def submit_many(uow: UnitOfWork, items: list["BatchItem"], nows: list[datetime])
     if not content:
         return results
     conn = uow.session.connection()
+    dialect = conn.dialect.name
 
     # -- read everything the decisions need, for all senders at once --------------------------
     openids = list({items[i].msg.source for i in content})
     people = {r.openid: r for r in conn.execute(
-        select(P.c.id, P.c.openid, P.c.role, P.c.community_id).where(P.c.openid.in_(openids)))}
+        select(P.c.id, P.c.openid, P.c.role, P.c.community_id).where(among(dialect, P.c.openid, openids)))}
     ids = [r.id for r in people.values()]
     busy: set[int] = set()
     opens: dict[int, list[str]] = {}
     today: dict[int, int] = {}
     if ids:
-        busy = set(conn.execute(select(D.c.person_id).where(D.c.person_id.in_(ids))).scalars())
-        for rid, text in conn.execute(select(W.c.resident_id, W.c.content).where(W.c.resident_id.in_(ids), W.c.status.in_(_OPEN))):
+        busy = set(conn.execute(select(D.c.person_id).where(among(dialect, D.c.person_id, ids))).scalars())
+        for rid, text in conn.execute(select(W.c.resident_id, W.c.content).where(among(dialect, W.c.resident_id, ids), W.c.status.in_(_OPEN))):
             opens.setdefault(rid, []).append(text)
-        today = dict(conn.execute(select(W.c.resident_id, func.count()).where(W.c.resident_id.in_(ids), W.c.created_at >= day)
+        today = dict(conn.execute(select(W.c.resident_id, func.count()).where(among(dialect, W.c.resident_id, ids), W.c.created_at >= day)
                                   .group_by(W.c.resident_id)).all())
-    handled = set(conn.execute(select(I.c.dedupe_key).where(I.c.dedupe_key.in_([items[i].msg.dedupe_key for i in content]))).scalars())
+    handled = set(conn.execute(select(I.c.dedupe_key).where(among(dialect, I.c.dedupe_key, [items[i].msg.dedupe_key for i in content]))).scalars())
 
     # -- decide: only the plain case goes on --------------------------------------------------
     chosen: list[tuple[int, privacy.PrivateSplit]] = []
@@ -127,7 +129,7 @@ def submit_many(uow: UnitOfWork, items: list["BatchItem"], nows: list[datetime])
         return results
 
     # -- write: new residents, window marks, wishes, timeline events, dedupe rows with replies --
-    lite = conn.dialect.name == "sqlite"  # the writer holds SQLite's write lock: nobody can have raced us
+    lite = dialect == "sqlite"  # the writer holds SQLite's write lock: nobody can have raced us
     new = [i for i, _ in chosen if items[i].msg.source not in people]
     if new:
         rows = [{"openid": items[i].msg.source, "role": _RESIDENT, "skills": "", "subscribed": True, "created_at": nows[i],
