@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from sqlalchemy import String, any_, bindparam, func, literal_column, select
 from sqlalchemy.dialects import postgresql
@@ -49,51 +49,62 @@ def _processor(type_: Any, dialect: Any) -> Callable[[Any], Any] | None:
 class Bulk:
     """One Core statement whose bind parameters all come from each row's dict.
 
-    An INSERT goes as one multi-row statement per `CHUNK` rows: each call into SQLite lets go of
-    the GIL and must win it back from the event loop, so one call beats one per row.
+    On SQLite an INSERT goes as one multi-row statement per `CHUNK` rows: each call into SQLite
+    lets go of the GIL and must win it back from the event loop, so one call beats one per row.
+    Elsewhere (psycopg) the rows go to the driver's executemany as dicts.
     """
 
     CHUNK = 64  # rows per INSERT statement (at most ~20 columns: far below SQLite's 32,766 parameters)
 
     def __init__(self, stmt: ClauseElement) -> None:
         self.stmt = stmt
-        self._prepared: dict[str, tuple[str, list[tuple[str, Callable[[Any], Any] | None]]]] = {}
-        self._values: tuple[str, str] | None = None  # an INSERT's "… VALUES " and its "(?, …)"
+        self._prepared: dict[str, _Prepared] = {}
 
-    def _prepare(self, conn: Connection) -> tuple[str, list[tuple[str, Callable[[Any], Any] | None]]]:
+    def _prepare(self, conn: Connection) -> "_Prepared":
         dialect = conn.dialect
         hit = self._prepared.get(dialect.name)
         if hit is None:
-            if dialect.paramstyle != "qmark":
-                raise NotImplementedError(f"Bulk runs on positional qmark drivers (SQLite), not {dialect.paramstyle}")
             compiled = self.stmt.compile(dialect=dialect)
-            order = [(name, _processor(compiled.binds[name].type, dialect)) for name in compiled.positiontup or []]
-            hit = self._prepared[dialect.name] = (str(compiled), order)
-            sql = hit[0]
+            names = list(compiled.positiontup or []) if compiled.positional else list(compiled.binds)
+            order = [(name, _processor(compiled.binds[name].type, dialect)) for name in names]
+            sql = str(compiled)
             at = sql.rfind(" VALUES (")
-            self._values = (sql[:at + 8], sql[at + 8:]) if sql.startswith("INSERT") and sql.endswith(")") else None
+            values = (sql[:at + 8], sql[at + 8:]) if (dialect.name == "sqlite" and sql.startswith("INSERT")
+                                                       and sql.endswith(")")) else None
+            hit = self._prepared[dialect.name] = _Prepared(sql, order, bool(compiled.positional), values)
         return hit
 
     def run(self, conn: Connection, rows: list[dict[str, Any]]) -> int:
-        """Execute once per row; returns the last inserted rowid (SQLite), so an INSERT's ids are
-        the `len(rows)` consecutive numbers ending there (the writer holds the write lock)."""
-        sql, order = self._prepare(conn)
-        missing = [name for name, _ in order if name not in rows[0]]
+        """Execute once per row. On SQLite returns the last inserted rowid, so an INSERT's ids are
+        the `len(rows)` consecutive numbers ending there (the writer holds the write lock); else 0."""
+        p = self._prepare(conn)
+        missing = [name for name, _ in p.order if name not in rows[0]]
         if missing:  # a column with a Python-side default must be given: nothing is filled in silently
             raise KeyError(f"Bulk rows lack {missing}")
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
-            if self._values is not None:  # an INSERT: one statement for all rows, one call into SQLite
-                head, one = self._values
+            if p.values is not None:  # a SQLite INSERT: one statement for all rows, one call into SQLite
+                head, one = p.values
                 for start in range(0, len(rows), self.CHUNK):
                     part = rows[start:start + self.CHUNK]
-                    flat = [proc(row[name]) if proc else row[name] for row in part for name, proc in order]
+                    flat = [proc(row[name]) if proc else row[name] for row in part for name, proc in p.order]
                     cursor.execute(head + ",".join([one] * len(part)), flat)
+            elif p.positional:
+                cursor.executemany(p.sql, [tuple(proc(row[n]) if proc else row[n] for n, proc in p.order) for row in rows])
             else:
-                cursor.executemany(sql, [tuple(proc(row[name]) if proc else row[name] for name, proc in order) for row in rows])
+                cursor.executemany(p.sql, [{n: proc(row[n]) if proc else row[n] for n, proc in p.order} for row in rows])
+            if conn.dialect.name != "sqlite":
+                return 0
             return int(cursor.execute("SELECT last_insert_rowid()").fetchone()[0])
         finally:
             cursor.close()
+
+
+class _Prepared(NamedTuple):
+    sql: str
+    order: list[tuple[str, Callable[[Any], Any] | None]]
+    positional: bool
+    values: tuple[str, str] | None  # a SQLite INSERT's "… VALUES " and its "(?, …)"
 
 
 def among(dialect: str, column: Any, values: list[Any]) -> Any:

@@ -144,7 +144,7 @@ def submit_many(uow: UnitOfWork, items: list["BatchItem"], nows: list[datetime])
     created = set(new)
     old = [{"pid": people[items[i].msg.source].id, "at": nows[i], "zero": 0, "yes": True} for i, _ in chosen if i not in created]
     if old:
-        _WINDOW.run(conn, old) if lite else conn.execute(_WINDOW.stmt, old)
+        _WINDOW.run(conn, old)
     wishes = []
     for i, split in chosen:
         person = people[items[i].msg.source]
@@ -163,7 +163,7 @@ def submit_many(uow: UnitOfWork, items: list["BatchItem"], nows: list[datetime])
         codes = [code_of[w["resident_id"]] for w in wishes]
     events = [{"wish_id": code, "at": nows[i], "actor_id": w["resident_id"], "actor_role": _RESIDENT, "action": "submit",
                "to_status": _SUBMITTED} for code, (i, _), w in zip(codes, chosen, wishes)]
-    _NEW_EVENT.run(conn, events) if lite else conn.execute(_NEW_EVENT.stmt, events)
+    _NEW_EVENT.run(conn, events)
     replies = {i: submitted_reply(code) for code, (i, _) in zip(codes, chosen)}
     handled_rows = [{"dedupe_key": items[i].msg.dedupe_key, "received_at": nows[i], "msg_type": items[i].msg.msg_type,
                      "reply": replies[i]} for i, _ in chosen]
