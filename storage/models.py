@@ -9,7 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Optional
 
-from sqlalchemy import JSON, Column, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, String, Text, UniqueConstraint, text
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql import column, func
+from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime
@@ -35,6 +38,8 @@ class Person(SQLModel, table=True):
     """Anyone the bot knows: residents, Party members and admins (one row per openid)."""
 
     __tablename__ = "person"
+    __table_args__ = (Index("ix_person_phone", "phone", sqlite_where=text("phone IS NOT NULL"),  # people by phone (flags)
+                            postgresql_where=text("phone IS NOT NULL")),)
 
     id: Optional[int] = Field(default=None, primary_key=True)
     openid: Optional[str] = Field(default=None, sa_column=Column(String(64), unique=True, nullable=True))
@@ -54,6 +59,36 @@ class Person(SQLModel, table=True):
     link_locked_until: Optional[datetime] = _dt()
 
 
+COSTED = "est_cost IS NOT NULL OR actual_cost IS NOT NULL"  # ix_wish_costed
+
+
+class close_span(FunctionElement[Any]):
+    """How long a wish took from claim to close, `closed_at - claimed_at` (indexed: ix_wish_close_span).
+
+    An interval on PostgreSQL; on SQLite (naive UTC text) `julianday(closed_at) - julianday(claimed_at)`,
+    in days. Queries use this very expression so that they match the index.
+    """
+
+    inherit_cache = True
+    name = "close_span"
+
+    def __init__(self, closed: Any = None, claimed: Any = None) -> None:
+        super().__init__(column("closed_at") if closed is None else closed,
+                         column("claimed_at") if claimed is None else claimed)
+
+
+@compiles(close_span)
+def _close_span(element: close_span, compiler: Any, **kw: Any) -> str:
+    closed, claimed = element.clauses
+    return "(" + compiler.process(closed - claimed, **kw) + ")"
+
+
+@compiles(close_span, "sqlite")
+def _close_span_sqlite(element: close_span, compiler: Any, **kw: Any) -> str:
+    closed, claimed = element.clauses
+    return "(" + compiler.process(func.julianday(closed) - func.julianday(claimed), **kw) + ")"
+
+
 class Wish(SQLModel, table=True):
     __tablename__ = "wish"
     __table_args__ = (
@@ -71,6 +106,18 @@ class Wish(SQLModel, table=True):
         Index("ix_wish_community_published", "community_id", "published_at"),
         Index("ix_wish_community_fulfilled", "community_id", "fulfilled_at"),
         Index("ix_wish_phone_visit", "phone_visit_since"),
+        # the budgets' communities with any cost: a tiny partial index instead of a scan of every wish
+        # the digest's cohort (wishes published in a period) read from the index alone
+        Index("ix_wish_published_cohort", "published_at", "community_id", "rating", "rated_at", "id"),
+        Index("ix_wish_phone_list", "status", "phone_visit_since", "fulfilled_at"),  # the phone-visit list, from the index
+        Index("ix_wish_costed", "community_id", sqlite_where=text(COSTED), postgresql_where=text(COSTED)),
+        # the honest-numbers flags (bot/services/flags.py): small partial indexes a plain new wish is not in
+        Index("ix_wish_filed_by", "filed_by_id", sqlite_where=text("filed_by_id IS NOT NULL"),
+              postgresql_where=text("filed_by_id IS NOT NULL")),
+        Index("ix_wish_contact_phone", "contact_phone", sqlite_where=text("contact_phone IS NOT NULL"),
+              postgresql_where=text("contact_phone IS NOT NULL")),
+        Index("ix_wish_close_span", close_span(), sqlite_where=text("closed_at IS NOT NULL"),
+              postgresql_where=text("closed_at IS NOT NULL")),
     )
 
     id: Optional[int] = Field(default=None, primary_key=True)
@@ -137,6 +184,10 @@ class WishEvent(SQLModel, table=True):
     """One step of a wish's timeline: written in the same transaction as the state change."""
 
     __tablename__ = "wish_event"
+    __table_args__ = (
+        Index("ix_wish_event_wish_action_at", "wish_id", "action", "at", "actor_id"),  # first claim/fulfilment, who fulfilled
+        Index("ix_wish_event_action_at", "action", "at", "wish_id", "to_status"),  # a period's events of a kind
+    )
 
     id: Optional[int] = Field(default=None, primary_key=True)
     wish_id: int = Field(foreign_key="wish.id", index=True)
@@ -157,6 +208,8 @@ class Claim(SQLModel, table=True):
     __table_args__ = (
         Index("ix_claim_member_claimed", "member_id", "claimed_at"),
         Index("ix_claim_branch_id", "branch_id"),  # dashboard: wishes by the claimer's branch
+        Index("ix_claim_claimed_at", "claimed_at"),  # claims made in a period (digest)
+        Index("ix_claim_open_due", "ended_at", "due_at", "wish_id"),  # open claims by due date (overdue list, sweeps)
     )
 
     id: Optional[int] = Field(default=None, primary_key=True)
