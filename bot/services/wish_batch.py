@@ -132,8 +132,10 @@ def submit_many(uow: UnitOfWork, items: list["BatchItem"], nows: list[datetime])
     lite = dialect == "sqlite"  # the writer holds SQLite's write lock: nobody can have raced us
     new = [i for i, _ in chosen if items[i].msg.source not in people]
     if new:
-        rows = [{"openid": items[i].msg.source, "role": _RESIDENT, "skills": "", "subscribed": True, "created_at": nows[i],
-                 "last_inbound_at": nows[i], "window_sent": 0, "link_failures": 0} for i in new]
+        # In openid order: two processes inserting overlapping new residents then wait on each other
+        # in the same order instead of deadlocking (PostgreSQL's unique-key waits).
+        rows = sorted(({"openid": items[i].msg.source, "role": _RESIDENT, "skills": "", "subscribed": True, "created_at": nows[i],
+                        "last_inbound_at": nows[i], "window_sent": 0, "link_failures": 0} for i in new), key=lambda r: r["openid"])
         if lite:
             first = _NEW_PERSON.run(conn, rows) - len(rows) + 1
             people.update((r["openid"], _Who(first + k, r["openid"], _RESIDENT, None)) for k, r in enumerate(rows))
@@ -142,7 +144,8 @@ def submit_many(uow: UnitOfWork, items: list["BatchItem"], nows: list[datetime])
                 people[r.openid] = r
             chosen = [(i, s) for i, s in chosen if items[i].msg.source in people]  # created elsewhere meanwhile: ordinary path
     created = set(new)
-    old = [{"pid": people[items[i].msg.source].id, "at": nows[i], "zero": 0, "yes": True} for i, _ in chosen if i not in created]
+    old = sorted(({"pid": people[items[i].msg.source].id, "at": nows[i], "zero": 0, "yes": True} for i, _ in chosen if i not in created),
+                 key=lambda r: r["pid"])  # row locks in id order, the same in every process
     if old:
         _WINDOW.run(conn, old)
     wishes = []
