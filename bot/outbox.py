@@ -144,14 +144,10 @@ _OUTBOX = Outbox.__table__
 _PERSON = Person.__table__
 
 
-def _member_of(uow: UnitOfWork, column: Any, values: list[Any]) -> Any:
-    return among(uow.dialect, column, values)
-
-
 def _windows(uow: UnitOfWork, openids: set[str]) -> dict[str, Window]:
     """Each user's window (last message, messages spent) for a whole batch: one query, not one per row."""
     p = _PERSON
-    query = select(p.c.openid, p.c.last_inbound_at, p.c.window_sent).where(_member_of(uow, p.c.openid, sorted(openids)))
+    query = select(p.c.openid, p.c.last_inbound_at, p.c.window_sent).where(among(uow.dialect, p.c.openid, sorted(openids)))
     return {openid: Window(last_inbound_at, window_sent or 0)
             for openid, last_inbound_at, window_sent in uow.session.connection().execute(query)}
 
@@ -162,7 +158,7 @@ def _lease(uow: UnitOfWork, ids: list[int]) -> set[int]:
     conn = uow.session.connection()
     free = and_(o.c.state == "pending", or_(o.c.lease_until.is_(None), o.c.lease_until < now))
     if conn.dialect.update_returning:
-        stmt = (update(o).where(_member_of(uow, o.c.id, ids), free)
+        stmt = (update(o).where(among(uow.dialect, o.c.id, ids), free)
                 .values(lease_until=now + LEASE, attempts=o.c.attempts + 1).returning(o.c.id))
         return set(conn.execute(stmt).scalars())
     taken: set[int] = set()
@@ -291,19 +287,19 @@ def _apply_marks(marks: list[_Mark]):  # type: ignore[no-untyped-def]
                 if m.route == CS and m.item.recipient:
                     spent[m.item.recipient] = spent.get(m.item.recipient, 0) + 1
         for channel, ids in by_channel.items():
-            conn.execute(update(o).where(_member_of(uow, o.c.id, ids))
+            conn.execute(update(o).where(among(uow.dialect, o.c.id, ids))
                          .values(state="sent", sent_at=now, lease_until=None, last_error=None, channel=channel))
         by_count: dict[int, list[str]] = {}
         for openid, n in spent.items():
             by_count.setdefault(n, []).append(openid)
         for n, openids in by_count.items():
-            conn.execute(update(p).where(_member_of(uow, p.c.openid, sorted(openids))).values(window_sent=p.c.window_sent + n))
+            conn.execute(update(p).where(among(uow.dialect, p.c.openid, sorted(openids))).values(window_sent=p.c.window_sent + n))
         released = _ids([m for m in marks if m.what == RELEASE])
         if released:
-            conn.execute(update(o).where(_member_of(uow, o.c.id, released)).values(lease_until=None, attempts=o.c.attempts - 1))
+            conn.execute(update(o).where(among(uow.dialect, o.c.id, released)).values(lease_until=None, attempts=o.c.attempts - 1))
         waiting = _ids([m for m in marks if m.what == WAITING])
         if waiting:
-            conn.execute(update(o).where(_member_of(uow, o.c.id, waiting))
+            conn.execute(update(o).where(among(uow.dialect, o.c.id, waiting))
                          .values(state="waiting", next_attempt_at=now, lease_until=None, last_error="window closed"))
         for m in marks:  # failures: each has its own time and error (rare)
             if m.what == RETRY:

@@ -50,6 +50,7 @@ class Failure:
     errcode: int | None = None
     status: int | None = None
     delay: float = 0.0
+    to: str | None = None  # only a call for this recipient (`touser`) takes it
 
 
 @dataclass
@@ -73,10 +74,28 @@ class EmulatorState:
     # -- steering -------------------------------------------------------------------------------
 
     def fail_next(self, path: str, *, errcode: int | None = None, status: int | None = None,
-                  delay: float = 0.0, times: int = 1) -> None:
-        """The next `times` calls of `path` fail: an errcode, an HTTP status, or a slow answer."""
+                  delay: float = 0.0, times: int = 1, to: str | None = None) -> None:
+        """The next `times` calls of `path` (for recipient `to`, if given) fail: an errcode, an
+        HTTP status, or a slow answer."""
         for _ in range(times):
-            self.failures[_norm(path)].append(Failure(errcode, status, delay))
+            self.failures[_norm(path)].append(Failure(errcode, status, delay, to))
+
+    def _take_failure(self, path: str, raw: bytes) -> Failure | None:
+        """The first queued failure of `path` that applies to this call, removed from the queue."""
+        queued = self.failures.get(path)
+        if not queued:
+            return None
+        touser = None
+        if any(f.to is not None for f in queued):
+            try:
+                touser = json.loads(raw or b"{}").get("touser")
+            except (ValueError, AttributeError):
+                touser = None
+        for f in queued:
+            if f.to is None or f.to == touser:
+                queued.remove(f)
+                return f
+        return None
 
     def user_sent(self, openid: str, at: datetime | None = None) -> None:
         """The user wrote to the account: a new window of 48 hours and 5 messages (§4.2)."""
@@ -181,8 +200,8 @@ def create_emulator_app(state: EmulatorState | None = None, *, clock: Clock | No
 
     async def handle(request: web.Request) -> web.StreamResponse:
         path = _norm(request.match_info["path"])
-        failure = state.failures[path].popleft() if state.failures.get(path) else None
         raw = await request.read()
+        failure = state._take_failure(path, raw)
         state.in_flight += 1
         try:
             if failure and failure.delay:  # the request has arrived; the answer is slow

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bot import privacy
 from bot.categories import suggest_category
@@ -64,9 +63,9 @@ class GroupRaced(RuntimeError):
     """Another process wrote one of our dedupe keys meanwhile: the whole group goes the ordinary way."""
 
 
-def _upsert(conn: Any, table: Any, key: str) -> Any:
-    ins = pg_insert(table) if conn.dialect.name == "postgresql" else sqlite_insert(table)
-    return ins.on_conflict_do_nothing(index_elements=[key])
+def _upsert(table: Any, key: str) -> Any:
+    """PostgreSQL only: under SQLite's write lock nobody can have raced the group's reads."""
+    return pg_insert(table).on_conflict_do_nothing(index_elements=[key])
 
 
 def submit_many(uow: UnitOfWork, items: list["BatchItem"], nows: list[datetime]) -> list[Any]:
@@ -140,7 +139,7 @@ def submit_many(uow: UnitOfWork, items: list["BatchItem"], nows: list[datetime])
             first = _NEW_PERSON.run(conn, rows) - len(rows) + 1
             people.update((r["openid"], _Who(first + k, r["openid"], _RESIDENT, None)) for k, r in enumerate(rows))
         else:
-            for r in conn.execute(_upsert(conn, P, "openid").returning(P.c.id, P.c.openid, P.c.role, P.c.community_id), rows):
+            for r in conn.execute(_upsert(P, "openid").returning(P.c.id, P.c.openid, P.c.role, P.c.community_id), rows):
                 people[r.openid] = r
             chosen = [(i, s) for i, s in chosen if items[i].msg.source in people]  # created elsewhere meanwhile: ordinary path
     created = set(new)
@@ -172,7 +171,7 @@ def submit_many(uow: UnitOfWork, items: list["BatchItem"], nows: list[datetime])
                      "reply": replies[i]} for i, _ in chosen]
     if lite:
         _NEW_INBOUND.run(conn, handled_rows)
-    elif len(conn.execute(_upsert(conn, I, "dedupe_key").returning(I.c.dedupe_key), handled_rows).all()) != len(chosen):
+    elif len(conn.execute(_upsert(I, "dedupe_key").returning(I.c.dedupe_key), handled_rows).all()) != len(chosen):
         raise GroupRaced("a dedupe key was taken by another process")
     for i, reply in replies.items():
         results[i] = reply

@@ -262,8 +262,8 @@ async def test_a_dispatcher_stopped_mid_batch_loses_nothing(db_url: str, clock: 
         texts = [f"news {i}" for i in range(4)]
         queue_texts(database, clock, RESIDENT, texts)
         queue_texts(database, clock, RESIDENT2, ["other"])
-        emulator.fail_next("message/custom/send", delay=0)
-        emulator.fail_next("message/custom/send", delay=0.5)  # WeChat is slow on the second message…
+        emulator.fail_next("message/custom/send", delay=0, to=RESIDENT)  # (the other user's lane runs alongside)
+        emulator.fail_next("message/custom/send", delay=0.5, to=RESIDENT)  # WeChat is slow on the second message…
 
         task = asyncio.create_task(deliver_due(database, settings, clock.now()))
         for _ in range(200):
