@@ -117,3 +117,41 @@ def among(dialect: str, column: Any, values: list[Any]) -> Any:
         each = select(literal_column("value")).select_from(func.json_each(bindparam(None, json.dumps(list(values)), type_=String)))
         return column.in_(each.scalar_subquery())
     return column.in_(list(values))
+
+
+class Unnest:
+    """PostgreSQL: many rows as one statement, `INSERT … SELECT * FROM unnest($1::t1[], $2::t2[], …)`.
+
+    One array parameter per column, so the statement's text is the same for any number of rows:
+    psycopg parses it once and PostgreSQL plans one statement per batch. (A multi-row VALUES
+    list is a new text for every row count, which psycopg re-parses in Python, and executemany
+    is one execution, and with custom plans one planning, per row.) Values go through the
+    columns' own bind processors, as in `Bulk`.
+    """
+
+    def __init__(self, table: Any, names: tuple[str, ...], suffix: str = "") -> None:
+        self.table, self.names, self.suffix = table, names, suffix
+        self._prepared: tuple[str, list[Callable[[Any], Any] | None]] | None = None
+
+    def _prepare(self, dialect: Any) -> tuple[str, list[Callable[[Any], Any] | None]]:
+        if self._prepared is None:
+            quote = dialect.identifier_preparer.quote
+            columns = [self.table.c[n] for n in self.names]
+            arrays = ", ".join(f"%s::{c.type.compile(dialect=dialect)}[]" for c in columns)
+            sql = (f"INSERT INTO {quote(self.table.name)} ({', '.join(quote(n) for n in self.names)}) "
+                   f"SELECT * FROM unnest({arrays}) {self.suffix}").rstrip()
+            self._prepared = (sql, [_processor(c.type, dialect) for c in columns])
+        return self._prepared
+
+    def run(self, conn: Connection, rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        """Insert `rows`; the rows of a RETURNING suffix (in no particular order), else []."""
+        if conn.dialect.name != "postgresql":
+            raise ValueError("Unnest is for PostgreSQL; on SQLite, Bulk runs one multi-row INSERT")
+        sql, processors = self._prepare(conn.dialect)
+        params = [[proc(row[n]) if proc else row[n] for row in rows] for n, proc in zip(self.names, processors)]
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(sql, params)
+            return list(cursor.fetchall()) if "RETURNING" in self.suffix else []
+        finally:
+            cursor.close()

@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import bindparam, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from bot import privacy
 from bot.categories import suggest_category
@@ -26,7 +25,7 @@ from bot.lifecycle import OPEN_STATUSES, WishStatus
 from bot.routing import DomainError
 from bot.services.dialogue import submitted_reply
 from bot.services.wishes import check_content, is_similar, local_day_start
-from storage.bulk import Bulk, among
+from storage.bulk import Bulk, Unnest, among
 from storage.db import FALLBACK, UnitOfWork
 from storage.models import DialogueState, InboundLog, Person, Wish, WishEvent
 
@@ -50,22 +49,39 @@ def _insert(table: Any, *names: str) -> Bulk:
     return Bulk(insert(table).values({n: bindparam(n) for n in names}))
 
 
-_NEW_PERSON = _insert(P, "openid", "role", "skills", "subscribed", "created_at", "last_inbound_at", "window_sent", "link_failures")
-_NEW_WISH = _insert(W, "resident_id", "status", "version", "tier", "category", "content", "masked", "private_details",
-                    "contact_phone", "community_id", "source", "concerns_minor", "public", "created_at", "cost_pending")
-_NEW_EVENT = _insert(E, "wish_id", "at", "actor_id", "actor_role", "action", "to_status")
-_NEW_INBOUND = _insert(I, "dedupe_key", "received_at", "msg_type", "reply")
 _WINDOW = Bulk(update(P).where(P.c.id == bindparam("pid"))
                .values(last_inbound_at=bindparam("at"), window_sent=bindparam("zero"), subscribed=bindparam("yes")))
+
+
+_PERSON_COLS = ("openid", "role", "skills", "subscribed", "created_at", "last_inbound_at", "window_sent", "link_failures")
+_WISH_COLS = ("resident_id", "status", "version", "tier", "category", "content", "masked", "private_details", "contact_phone",
+              "community_id", "source", "concerns_minor", "public", "created_at", "cost_pending")
+_EVENT_COLS = ("wish_id", "at", "actor_id", "actor_role", "action", "to_status")
+_INBOUND_COLS = ("dedupe_key", "received_at", "msg_type", "reply")
+# PostgreSQL: one statement per table whatever the batch's size (see storage.bulk.Unnest).
+_PG_PERSON = Unnest(P, _PERSON_COLS, "ON CONFLICT (openid) DO NOTHING RETURNING id, openid, role, community_id")
+_PG_WISH = Unnest(W, _WISH_COLS, "RETURNING id, resident_id")
+_PG_EVENT = Unnest(E, _EVENT_COLS)
+_PG_INBOUND = Unnest(I, _INBOUND_COLS, "ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key")
+_PG_WINDOW = ("UPDATE person SET last_inbound_at = v.at, window_sent = 0, subscribed = true "
+              "FROM unnest(%s::INTEGER[], %s::TIMESTAMP WITH TIME ZONE[]) AS v(pid, at) WHERE person.id = v.pid")
+
+
+_NEW_PERSON, _NEW_WISH, _NEW_EVENT, _NEW_INBOUND = (_insert(t, *cols) for t, cols in (
+    (P, _PERSON_COLS), (W, _WISH_COLS), (E, _EVENT_COLS), (I, _INBOUND_COLS)))
 
 
 class GroupRaced(RuntimeError):
     """Another process wrote one of our dedupe keys meanwhile: the whole group goes the ordinary way."""
 
 
-def _upsert(table: Any, key: str) -> Any:
-    """PostgreSQL only: under SQLite's write lock nobody can have raced the group's reads."""
-    return pg_insert(table).on_conflict_do_nothing(index_elements=[key])
+def _pg_window(conn: Any, rows: list[dict[str, Any]]) -> None:
+    """PostgreSQL: the window marks of residents seen before, one statement (rows in id order)."""
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        cursor.execute(_PG_WINDOW, ([r["pid"] for r in rows], [r["at"] for r in rows]))
+    finally:
+        cursor.close()
 
 
 def submit_many(uow: UnitOfWork, items: list["BatchItem"], nows: list[datetime]) -> list[Any]:
@@ -139,14 +155,16 @@ def submit_many(uow: UnitOfWork, items: list["BatchItem"], nows: list[datetime])
             first = _NEW_PERSON.run(conn, rows) - len(rows) + 1
             people.update((r["openid"], _Who(first + k, r["openid"], _RESIDENT, None)) for k, r in enumerate(rows))
         else:
-            for r in conn.execute(_upsert(P, "openid").returning(P.c.id, P.c.openid, P.c.role, P.c.community_id), rows):
-                people[r.openid] = r
+            for r in _PG_PERSON.run(conn, rows):
+                people[r[1]] = _Who(*r)
             chosen = [(i, s) for i, s in chosen if items[i].msg.source in people]  # created elsewhere meanwhile: ordinary path
     created = set(new)
     old = sorted(({"pid": people[items[i].msg.source].id, "at": nows[i], "zero": 0, "yes": True} for i, _ in chosen if i not in created),
                  key=lambda r: r["pid"])  # row locks in id order, the same in every process
-    if old:
+    if old and lite:
         _WINDOW.run(conn, old)
+    elif old:
+        _pg_window(conn, old)
     wishes = []
     for i, split in chosen:
         person = people[items[i].msg.source]
@@ -161,17 +179,17 @@ def submit_many(uow: UnitOfWork, items: list["BatchItem"], nows: list[datetime])
         first = _NEW_WISH.run(conn, wishes) - len(wishes) + 1
         codes = list(range(first, first + len(wishes)))
     else:  # a sender has one wish in the group, so resident_id tells the returned rows apart
-        code_of = dict((rid, code) for code, rid in conn.execute(insert(W).returning(W.c.id, W.c.resident_id), wishes))
+        code_of = {rid: code for code, rid in _PG_WISH.run(conn, wishes)}
         codes = [code_of[w["resident_id"]] for w in wishes]
     events = [{"wish_id": code, "at": nows[i], "actor_id": w["resident_id"], "actor_role": _RESIDENT, "action": "submit",
                "to_status": _SUBMITTED} for code, (i, _), w in zip(codes, chosen, wishes)]
-    _NEW_EVENT.run(conn, events)
+    (_NEW_EVENT if lite else _PG_EVENT).run(conn, events)
     replies = {i: submitted_reply(code) for code, (i, _) in zip(codes, chosen)}
     handled_rows = [{"dedupe_key": items[i].msg.dedupe_key, "received_at": nows[i], "msg_type": items[i].msg.msg_type,
                      "reply": replies[i]} for i, _ in chosen]
     if lite:
         _NEW_INBOUND.run(conn, handled_rows)
-    elif len(conn.execute(_upsert(I, "dedupe_key").returning(I.c.dedupe_key), handled_rows).all()) != len(chosen):
+    elif len(_PG_INBOUND.run(conn, handled_rows)) != len(chosen):
         raise GroupRaced("a dedupe key was taken by another process")
     for i, reply in replies.items():
         results[i] = reply
