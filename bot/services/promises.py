@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Iterable, Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, case, func, select
 
 from bot import messages
 from bot.config import Settings
@@ -118,11 +118,27 @@ class HelperCredits:
     branch_fulfilled: dict[int, int] = field(default_factory=lambda: defaultdict(int))
 
 
+def has_helpers(dialect: str) -> ColumnElement[bool]:
+    """SQL: the claim names at least one helper (`[]`, JSON null and SQL NULL do not).
+
+    SQLite's json_array_length is 0 for a non-array. PostgreSQL's raises on one (`helpers` is
+    `json`, not `jsonb`), and AND does not fix the order of evaluation there, so only an array is
+    measured (CASE does).
+    """
+    if dialect == "postgresql":
+        length = case((func.json_typeof(Claim.helpers) == "array", func.json_array_length(Claim.helpers)), else_=0)
+    else:
+        length = func.json_array_length(Claim.helpers)
+    return length > 0
+
+
 def _with_helpers(uow: UnitOfWork, since: datetime, until: datetime | None = None) -> list[Claim]:
-    stmt = select(Claim).where(Claim.claimed_at >= since)
+    """Group claims made since `since` (before `until`): filtered in SQL, the period's other claims
+    are never loaded."""
+    stmt = select(Claim).where(Claim.claimed_at >= since, has_helpers(uow.dialect))
     if until is not None:
         stmt = stmt.where(Claim.claimed_at < until)
-    return [c for c in uow.session.execute(stmt).scalars().all() if c.helpers]
+    return list(uow.session.execute(stmt.order_by(Claim.id)).scalars().all())
 
 
 def helper_branches(uow: UnitOfWork, claims: Iterable[Claim]) -> dict[int, set[int]]:
@@ -137,8 +153,13 @@ def helper_branches(uow: UnitOfWork, claims: Iterable[Claim]) -> dict[int, set[i
 
 def helper_credits(uow: UnitOfWork, since: datetime) -> HelperCredits:
     """Credits for quotas: each helper gets the claim; each helper's other branch gets the fulfilled wish."""
+    return credits_from(uow, _with_helpers(uow, since), since)
+
+
+def credits_from(uow: UnitOfWork, group_claims: Iterable[Claim], since: datetime) -> HelperCredits:
+    """`helper_credits` over the given group claims of the period (those with helpers)."""
     credits = HelperCredits()
-    claims = [c for c in _with_helpers(uow, since) if c.outcome not in NOT_CREDITED]
+    claims = [c for c in group_claims if c.outcome not in NOT_CREDITED]
     branches = helper_branches(uow, claims)
     for c in claims:
         for h in set(c.helpers):
