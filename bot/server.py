@@ -257,8 +257,16 @@ def _deliver_late(app: web.Application, msg: Inbound, fut: "asyncio.Future[Any]"
         person = uow.people.by_openid(msg.source)
         notify.to_person(uow, person, reply, kind="late_reply", dedupe_key=f"late:{msg.dedupe_key}")
 
-    task = asyncio.ensure_future(app[DATABASE].write(job, now=app[CLOCK].now()))
-    task.add_done_callback(lambda t: app[OUTBOX_WAKE].set())
+    async def write() -> None:
+        try:
+            await app[DATABASE].write(job, now=app[CLOCK].now())
+        except DatabaseClosed:  # after shutdown's last write: one line, not a task's lost traceback
+            log.warning("callback.late_reply_dropped", reason="database closed")
+        except Exception as exc:
+            _log_failure(exc)
+        app[OUTBOX_WAKE].set()
+
+    asyncio.ensure_future(write())
 
 
 async def healthz(request: web.Request) -> web.Response:

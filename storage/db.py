@@ -20,6 +20,7 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, Callable, TypeVar
@@ -31,6 +32,8 @@ from sqlalchemy.orm import Session
 _log = logging.getLogger("microwish.db")
 T = TypeVar("T")
 MAX_BATCH = 64
+CLOSE_GRACE = 0.02  # `close` waits until no job has been queued or finished for this long...
+CLOSE_SECONDS = 10.0  # ...but no longer than this
 FALLBACK: Any = type("Fallback", (), {"__repr__": lambda self: "FALLBACK"})()  # "run me as an ordinary job"
 
 
@@ -181,7 +184,9 @@ class Database:
         for t in self._writers:
             t.start()
         self._readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="db-reader")
-        self._closed = False
+        self._gate = threading.Lock()  # no job is queued behind the writers' stop signals
+        self._closing = self._closed = False
+        self._last_done = float("-inf")  # monotonic time the last batch was handed back
 
     # -- public API -----------------------------------------------------------------------
 
@@ -195,11 +200,12 @@ class Database:
         For the callback path, which waits on it with a deadline (no task, no shield needed:
         a caller that stops waiting leaves the job to finish).
         """
-        if self._closed:
-            raise DatabaseClosed("the database is closed")
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
-        self._queue.put(_Pending(fn, now, fut, loop))
+        with self._gate:
+            if self._closed:
+                raise DatabaseClosed("the database is closed")
+            self._queue.put(_Pending(fn, now, fut, loop))
         return fut
 
     async def read(self, fn: Callable[[UnitOfWork], T], *, now: datetime) -> T:
@@ -253,11 +259,24 @@ class Database:
             return False
 
     def close(self) -> None:
-        if self._closed:
+        """Stop the threads and dispose of the engine, once the write queue has gone quiet.
+
+        Until then jobs are still accepted and run: a job finishing during shutdown may hand on
+        work from its callbacks (a late reply goes to the outbox), and that is not refused. Only
+        after `CLOSE_GRACE` without a job queued or finished (at most `CLOSE_SECONDS`) does
+        `submit` raise `DatabaseClosed`.
+        """
+        if self._closing:
             return
-        self._closed = True
-        for _ in self._writers:
-            self._queue.put(None)
+        self._closing = True
+        deadline = time.monotonic() + CLOSE_SECONDS
+        while time.monotonic() < deadline and (
+                self._queue.unfinished_tasks or time.monotonic() - self._last_done < CLOSE_GRACE):
+            time.sleep(CLOSE_GRACE / 4)
+        with self._gate:
+            self._closed = True
+            for _ in self._writers:
+                self._queue.put(None)
         for t in self._writers:
             t.join(timeout=10)
         self._readers.shutdown(wait=True)
@@ -284,7 +303,12 @@ class Database:
                     self._queue.put(None)  # let this thread finish the batch, then stop
                     break
                 batch.append(nxt)
-            self._run_batch(batch)
+            try:
+                self._run_batch(batch)
+            finally:
+                self._last_done = time.monotonic()  # before task_done: `close` reads them in that order
+                for _ in batch:
+                    self._queue.task_done()
 
     def _grouped(self, batch: list[_Pending]) -> dict[Group, list[int]]:
         """Positions of the jobs that may run set-wise, by group: a sender's first job only."""
