@@ -252,7 +252,7 @@ def _branch_ranking(uow: UnitOfWork, period: Period, settings: Settings) -> list
     done = case((fulfilled, 1), else_=0)
     lead = func.coalesce(Claim.branch_id, Person.branch_id)
     in_period = (Claim.claimed_at >= start, Claim.claimed_at < end)
-    has_helpers = func.json_array_length(Claim.helpers) > 0
+    has_helpers = promises.has_helpers(uow.dialect)  # JSON null counts as none on both backends
     tally: dict[int, list[int]] = defaultdict(lambda: [0, 0])
     groups = 0
     for branch, num, den, with_helpers in uow.session.execute(
