@@ -46,6 +46,12 @@ def _processor(type_: Any, dialect: Any) -> Callable[[Any], Any] | None:
     return own
 
 
+def bind(column: Any, dialect: Any, value: Any) -> Any:
+    """`value` as the column's own bind processor stores it (for hand-written statements)."""
+    proc = _processor(column.type, dialect)
+    return proc(value) if proc else value
+
+
 class Bulk:
     """One Core statement whose bind parameters all come from each row's dict.
 
@@ -89,6 +95,7 @@ class Bulk:
                     part = rows[start:start + self.CHUNK]
                     flat = [proc(row[name]) if proc else row[name] for row in part for name, proc in p.order]
                     cursor.execute(head + ",".join([one] * len(part)), flat)
+                return int(cursor.lastrowid or 0)  # the last row's: no extra statement (each is a GIL wait)
             elif p.positional:
                 cursor.executemany(p.sql, [tuple(proc(row[n]) if proc else row[n] for n, proc in p.order) for row in rows])
             else:

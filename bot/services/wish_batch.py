@@ -14,6 +14,7 @@ through the ORM); the batch reads and writes all of its wishes with about ten Co
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -25,7 +26,7 @@ from bot.lifecycle import OPEN_STATUSES, WishStatus
 from bot.routing import DomainError
 from bot.services.dialogue import submitted_reply
 from bot.services.wishes import check_content, is_similar, local_day_start
-from storage.bulk import Bulk, Unnest, among
+from storage.bulk import Bulk, Unnest, among, bind
 from storage.db import FALLBACK, UnitOfWork
 from storage.models import DialogueState, InboundLog, Person, Wish, WishEvent
 
@@ -49,8 +50,10 @@ def _insert(table: Any, *names: str) -> Bulk:
     return Bulk(insert(table).values({n: bindparam(n) for n in names}))
 
 
-_WINDOW = Bulk(update(P).where(P.c.id == bindparam("pid"))
-               .values(last_inbound_at=bindparam("at"), window_sent=bindparam("zero"), subscribed=bindparam("yes")))
+# The window marks of residents seen before, one statement for the batch (rows in id order).
+_WINDOW_SQLITE = ("UPDATE person SET last_inbound_at = v.at, window_sent = 0, subscribed = 1 FROM "
+                  "(SELECT json_extract(value, '$[0]') AS pid, json_extract(value, '$[1]') AS at FROM json_each(?)) AS v "
+                  "WHERE person.id = v.pid")
 
 
 _PERSON_COLS = ("openid", "role", "skills", "subscribed", "created_at", "last_inbound_at", "window_sent", "link_failures")
@@ -75,13 +78,74 @@ class GroupRaced(RuntimeError):
     """Another process wrote one of our dedupe keys meanwhile: the whole group goes the ordinary way."""
 
 
-def _pg_window(conn: Any, rows: list[dict[str, Any]]) -> None:
-    """PostgreSQL: the window marks of residents seen before, one statement (rows in id order)."""
+def _mark_windows(conn: Any, rows: list[dict[str, Any]]) -> None:
     cursor = conn.connection.dbapi_connection.cursor()
     try:
-        cursor.execute(_PG_WINDOW, ([r["pid"] for r in rows], [r["at"] for r in rows]))
+        if conn.dialect.name == "sqlite":
+            at = W.c.created_at  # a UTCDateTime column: stored as its processor writes it
+            cursor.execute(_WINDOW_SQLITE, (json.dumps([[r["pid"], bind(at, conn.dialect, r["at"])] for r in rows]),))
+        else:
+            cursor.execute(_PG_WINDOW, ([r["pid"] for r in rows], [r["at"] for r in rows]))
     finally:
         cursor.close()
+
+
+class _Known(NamedTuple):
+    """What the batch's decisions need to know about its senders and messages."""
+    people: dict[str, _Who]
+    busy: set[int]  # person ids in a dialogue
+    opens: dict[int, list[str]]  # resident id → contents of their open wishes
+    today: dict[int, int]  # resident id → wishes made since the local day's start
+    handled: set[str]  # dedupe keys already answered
+
+
+# SQLite: all five reads as one statement returning one row of JSON arrays. Every call into
+# SQLite (each prepare and each row stepped) lets go of the GIL, and the writer then queues for it
+# behind the event loop; five statements and a row per person cost a wait each.
+_SENDERS = "SELECT id FROM person WHERE openid IN (SELECT value FROM json_each(:openids))"
+_READ_SQLITE = f"""SELECT
+ (SELECT json_group_array(json_array(id, openid, role, community_id)) FROM person
+   WHERE openid IN (SELECT value FROM json_each(:openids))),
+ (SELECT json_group_array(person_id) FROM dialogue_state WHERE person_id IN ({_SENDERS})),
+ (SELECT json_group_array(json_array(resident_id, content)) FROM wish
+   WHERE resident_id IN ({_SENDERS}) AND status IN (SELECT value FROM json_each(:open))),
+ (SELECT json_group_array(json_array(resident_id, n)) FROM
+   (SELECT resident_id, count(*) AS n FROM wish WHERE resident_id IN ({_SENDERS}) AND created_at >= :day GROUP BY resident_id)),
+ (SELECT json_group_array(dedupe_key) FROM inbound_log WHERE dedupe_key IN (SELECT value FROM json_each(:keys)))"""
+_OPEN_JSON = json.dumps(_OPEN)
+
+
+def _read_sqlite(conn: Any, openids: list[str], keys: list[str], day: datetime) -> _Known:
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        row = cursor.execute(_READ_SQLITE, {"openids": json.dumps(openids), "keys": json.dumps(keys), "open": _OPEN_JSON,
+                                            "day": bind(W.c.created_at, conn.dialect, day)}).fetchone()
+    finally:
+        cursor.close()
+    people_rows, busy_ids, open_rows, today_rows, handled_keys = (json.loads(v) for v in row)
+    opens: dict[int, list[str]] = {}
+    for rid, text in open_rows:
+        opens.setdefault(rid, []).append(text)
+    return _Known({r[1]: _Who(*r) for r in people_rows}, set(busy_ids), opens, dict(today_rows), set(handled_keys))
+
+
+def _read_core(conn: Any, openids: list[str], keys: list[str], day: datetime) -> _Known:
+    """PostgreSQL (or any other backend): the same reads as five Core statements."""
+    dialect = conn.dialect.name
+    people = {r.openid: _Who(*r) for r in conn.execute(
+        select(P.c.id, P.c.openid, P.c.role, P.c.community_id).where(among(dialect, P.c.openid, openids)))}
+    ids = [r.id for r in people.values()]
+    busy: set[int] = set()
+    opens: dict[int, list[str]] = {}
+    today: dict[int, int] = {}
+    if ids:
+        busy = set(conn.execute(select(D.c.person_id).where(among(dialect, D.c.person_id, ids))).scalars())
+        for rid, text in conn.execute(select(W.c.resident_id, W.c.content).where(among(dialect, W.c.resident_id, ids), W.c.status.in_(_OPEN))):
+            opens.setdefault(rid, []).append(text)
+        today = dict(conn.execute(select(W.c.resident_id, func.count()).where(among(dialect, W.c.resident_id, ids), W.c.created_at >= day)
+                                  .group_by(W.c.resident_id)).all())
+    handled = set(conn.execute(select(I.c.dedupe_key).where(among(dialect, I.c.dedupe_key, keys))).scalars())
+    return _Known(people, busy, opens, today, handled)
 
 
 def submit_many(uow: UnitOfWork, items: list["BatchItem"], nows: list[datetime]) -> list[Any]:
@@ -107,19 +171,9 @@ def submit_many(uow: UnitOfWork, items: list["BatchItem"], nows: list[datetime])
 
     # -- read everything the decisions need, for all senders at once --------------------------
     openids = list({items[i].msg.source for i in content})
-    people = {r.openid: r for r in conn.execute(
-        select(P.c.id, P.c.openid, P.c.role, P.c.community_id).where(among(dialect, P.c.openid, openids)))}
-    ids = [r.id for r in people.values()]
-    busy: set[int] = set()
-    opens: dict[int, list[str]] = {}
-    today: dict[int, int] = {}
-    if ids:
-        busy = set(conn.execute(select(D.c.person_id).where(among(dialect, D.c.person_id, ids))).scalars())
-        for rid, text in conn.execute(select(W.c.resident_id, W.c.content).where(among(dialect, W.c.resident_id, ids), W.c.status.in_(_OPEN))):
-            opens.setdefault(rid, []).append(text)
-        today = dict(conn.execute(select(W.c.resident_id, func.count()).where(among(dialect, W.c.resident_id, ids), W.c.created_at >= day)
-                                  .group_by(W.c.resident_id)).all())
-    handled = set(conn.execute(select(I.c.dedupe_key).where(among(dialect, I.c.dedupe_key, [items[i].msg.dedupe_key for i in content]))).scalars())
+    keys = [items[i].msg.dedupe_key for i in content]
+    read = _read_sqlite if dialect == "sqlite" else _read_core
+    people, busy, opens, today, handled = read(conn, openids, keys, day)
 
     # -- decide: only the plain case goes on --------------------------------------------------
     chosen: list[tuple[int, privacy.PrivateSplit]] = []
@@ -159,12 +213,10 @@ def submit_many(uow: UnitOfWork, items: list["BatchItem"], nows: list[datetime])
                 people[r[1]] = _Who(*r)
             chosen = [(i, s) for i, s in chosen if items[i].msg.source in people]  # created elsewhere meanwhile: ordinary path
     created = set(new)
-    old = sorted(({"pid": people[items[i].msg.source].id, "at": nows[i], "zero": 0, "yes": True} for i, _ in chosen if i not in created),
+    old = sorted(({"pid": people[items[i].msg.source].id, "at": nows[i]} for i, _ in chosen if i not in created),
                  key=lambda r: r["pid"])  # row locks in id order, the same in every process
-    if old and lite:
-        _WINDOW.run(conn, old)
-    elif old:
-        _pg_window(conn, old)
+    if old:
+        _mark_windows(conn, old)
     wishes = []
     for i, split in chosen:
         person = people[items[i].msg.source]
