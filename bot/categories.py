@@ -94,6 +94,16 @@ def _segment(text: str) -> list[str]:
     return list(_jieba.lcut(text))
 
 
+_CLAUSE = re.compile("([\u4E00-\u9FD5a-zA-Z0-9+#&\\._%\\-]+)")  # jieba's re_han_default: the runs it cuts one by one
+
+
+def _words_around(text: str, keys: list[str]) -> list[str]:
+    """The segmenter's words of the clauses of `text` that contain one of `keys` (as `_segment(text)`
+    gives them for those clauses)."""
+    clauses = [c for c in _CLAUSE.findall(text) if any(k in c for k in keys)]
+    return _segment(" ".join(clauses)) if len(clauses) > 1 else (_segment(clauses[0]) if clauses else [])
+
+
 def segment(text: str) -> list[str]:
     """The words of `text` (jieba, with the small dictionary above); shared with common problems."""
     return _segment(text)
@@ -125,9 +135,16 @@ def suggest_category(text: str) -> str:
     lo, _, order, best = max(bounds, key=lambda b: (b[0], -b[2]))
     if lo and all(hi < lo or (hi == lo and order < other) for _, hi, other, c in bounds if c != best):
         return best
-    words = set(_segment(text))
+    # Only categories that can still reach the best floor matter (the others score below it), and
+    # only the clauses holding their keywords need segmenting: jieba cuts each run of word
+    # characters on its own, so a clause's words are the same cut alone or within the text.
+    contenders = {c for _, hi, _, c in bounds if hi >= lo}
+    needed = [k for category, keys in hits if category in contenders for k in keys if k in text]
+    words = set(_words_around(text, needed))
     scores: dict[str, float] = {}
     for category, keys in hits:
+        if category not in contenders:
+            continue
         score = 0.0
         for k in keys:
             if k in words:

@@ -46,7 +46,8 @@ def test_the_shortcut_past_segmenting_never_changes_the_answer() -> None:
 
     rng = random.Random(8)
     keywords = [k for keys in KEYWORDS.values() for k in keys]
-    filler = ["我家", "想请人", "帮忙", "一下", "方面", "面包", "老师", "修改", "药店", "灯笼", "米饭", "油画", "电梯口", "，", "了"]
+    filler = ["我家", "想请人", "帮忙", "一下", "方面", "面包", "老师", "修改", "药店", "灯笼", "米饭", "油画", "电梯口", "，", "了",
+              "。", "！", " ", "3楼"]  # clause breaks: only the clauses holding contested keywords are segmented
     texts = list(CASES) + [
         "".join(rng.choice(keywords) if rng.random() < 0.35 else rng.choice(filler) for _ in range(rng.randint(1, 7)))
         for _ in range(3000)
@@ -57,4 +58,7 @@ def test_the_shortcut_past_segmenting_never_changes_the_answer() -> None:
         for b in KEYWORDS:
             if a != b:
                 texts.append(f"{rng.choice(phrases[a])}{rng.choice(filler)}{rng.choice(phrases[b])}")
+    # a category whose ceiling only equals the best floor still ties and can win on list order
+    # (found by search: dropping such categories from the scoring changes these answers)
+    texts += ["坏了店找工作站探望", "找工作站大娘取暖", "坏了们残障家电路子", "路灯厂爷爷工找工作站", "爷爷导盲长找工作站"]
     assert [suggest_category(t) for t in texts] == [_by_segmenting_everything(t) for t in texts]
