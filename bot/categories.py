@@ -85,23 +85,64 @@ def _small_tokenizer() -> Any:
     return tokenizer
 
 
-def _segment(text: str) -> list[str]:
+def _tokenizer() -> Any:
     global _jieba
     if _jieba is None:
         with _lock:
             if _jieba is None:
                 _jieba = _small_tokenizer()
-    return list(_jieba.lcut(text))
+    return _jieba
+
+
+def _segment(text: str) -> list[str]:
+    return list(_tokenizer().lcut(text))
 
 
 _CLAUSE = re.compile("([\u4E00-\u9FD5a-zA-Z0-9+#&\\._%\\-]+)")  # jieba's re_han_default: the runs it cuts one by one
 
 
-def _words_around(text: str, keys: list[str]) -> list[str]:
-    """The segmenter's words of the clauses of `text` that contain one of `keys` (as `_segment(text)`
-    gives them for those clauses)."""
-    clauses = [c for c in _CLAUSE.findall(text) if any(k in c for k in keys)]
-    return _segment(" ".join(clauses)) if len(clauses) > 1 else (_segment(clauses[0]) if clauses else [])
+def _keyword_words(text: str, keys: list[str]) -> set[str]:
+    """Those of `keys` the segmenter makes words of their own in `text`: exactly
+    `set(_segment(text)) & set(keys)`, for less.
+
+    jieba cuts each run of word characters (a clause) on its own, so only clauses holding a key
+    are cut. Within one, its dictionary route is taken as jieba takes it (`get_DAG`, `calc`);
+    jieba then hands each run of single characters that is not a word to its HMM to regroup, the
+    costliest step in pure Python, and whatever the HMM makes of a run is a piece of that run:
+    a run that contains no key cannot yield one, so only runs that do are regrouped.
+    """
+    from jieba import finalseg
+
+    tokenizer = _tokenizer()
+    wanted = set(keys)
+    found: set[str] = set()
+
+    def settle(run: str) -> None:
+        if len(run) == 1 or tokenizer.FREQ.get(run):
+            found.update(ch for ch in run if ch in wanted)  # jieba yields such a run char by char
+        elif any(k in run for k in wanted):
+            found.update(w for w in finalseg.cut(run) if w in wanted)
+
+    for clause in _CLAUSE.findall(text):
+        if not any(k in clause for k in wanted):
+            continue
+        route: dict[int, tuple[float, int]] = {}
+        tokenizer.calc(clause, tokenizer.get_DAG(clause), route)
+        x, run = 0, ""
+        while x < len(clause):
+            y = route[x][1] + 1
+            if y - x == 1:
+                run += clause[x]
+            else:
+                if run:
+                    settle(run)
+                    run = ""
+                if clause[x:y] in wanted:
+                    found.add(clause[x:y])
+            x = y
+        if run:
+            settle(run)
+    return found
 
 
 def segment(text: str) -> list[str]:
@@ -140,7 +181,7 @@ def suggest_category(text: str) -> str:
     # characters on its own, so a clause's words are the same cut alone or within the text.
     contenders = {c for _, hi, _, c in bounds if hi >= lo}
     needed = [k for category, keys in hits if category in contenders for k in keys if k in text]
-    words = set(_words_around(text, needed))
+    words = _keyword_words(text, needed)
     scores: dict[str, float] = {}
     for category, keys in hits:
         if category not in contenders:

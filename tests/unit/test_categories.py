@@ -38,6 +38,31 @@ def _by_segmenting_everything(text: str) -> str:
     return max(scores, key=lambda c: (scores[c], -CATEGORIES.index(c)))
 
 
+def _generated_texts(seed: int, n: int) -> list[str]:
+    import random
+
+    rng = random.Random(seed)
+    keywords = [k for keys in KEYWORDS.values() for k in keys]
+    filler = ["我家", "想请人", "帮忙", "一下", "方面", "面包", "老师", "修改", "药店", "灯笼", "米饭", "油画", "电梯口", "，", "了",
+              "。", "！", " ", "3楼", "的", "很", "坏", "好几天", "上下楼"]
+    return [
+        "".join(rng.choice(keywords) if rng.random() < 0.35 else rng.choice(filler) for _ in range(rng.randint(1, 9)))
+        for _ in range(n)
+    ]
+
+
+def test_keyword_words_are_the_segmenters_own() -> None:
+    """The keywords `_keyword_words` finds standalone are exactly those among jieba's words of the
+    whole text, though it cuts only the clauses holding a keyword and runs the HMM only on runs of
+    single characters that contain one."""
+    from bot.categories import _keyword_words, _segment
+
+    keywords = {k for keys in KEYWORDS.values() for k in keys}
+    for text in list(CASES) + _generated_texts(11, 4000):
+        present = [k for k in keywords if k in text]
+        assert _keyword_words(text, present) == set(_segment(text)) & set(present), text
+
+
 def test_the_shortcut_past_segmenting_never_changes_the_answer() -> None:
     """suggest_category skips jieba when at most one category can score; over a few thousand texts
     mixing keywords of several categories, single-character ones inside longer words
