@@ -62,6 +62,12 @@ class Person(SQLModel, table=True):
 COSTED = "est_cost IS NOT NULL OR actual_cost IS NOT NULL"  # ix_wish_costed
 
 
+def _set(column: str) -> dict[str, Any]:
+    """A partial index's WHERE on both backends: only the rows where `column` is set."""
+    where = text(f"{column} IS NOT NULL")
+    return {"sqlite_where": where, "postgresql_where": where}
+
+
 class close_span(FunctionElement[Any]):
     """How long a wish took from claim to close, `closed_at - claimed_at` (indexed: ix_wish_close_span).
 
@@ -94,30 +100,29 @@ class Wish(SQLModel, table=True):
     __table_args__ = (
         Index("ix_wish_status_published", "status", "published_at"),
         Index("ix_wish_resident_status", "resident_id", "status"),
-        Index("ix_wish_claimer_status", "claimer_id", "status"),
-        Index("ix_wish_fulfilled_at", "fulfilled_at"),
+        Index("ix_wish_claimer_status", "claimer_id", "status"),  # not partial: common problems ask claimer_id IS NULL
         Index("ix_wish_created_at", "created_at"),
         Index("ix_wish_status_id", "status", "id"),  # dashboard filters + keyset paging (id DESC)
         Index("ix_wish_category_id", "category", "id"),
         Index("ix_wish_tier_id", "tier", "id"),
-        Index("ix_wish_community_recent", "community_id", "id"),
-        Index("ix_wish_published_at", "published_at"),  # the rates: wishes published in a period
+        Index("ix_wish_community_recent", "community_id", "id"),  # also every `community_id = ?` (and the foreign key)
         Index("ix_wish_community_created", "community_id", "created_at"),  # a community admin's rates and trend
-        Index("ix_wish_community_published", "community_id", "published_at"),
-        Index("ix_wish_community_fulfilled", "community_id", "fulfilled_at"),
-        Index("ix_wish_phone_visit", "phone_visit_since"),
-        # the budgets' communities with any cost: a tiny partial index instead of a scan of every wish
-        # the digest's cohort (wishes published in a period) read from the index alone
-        Index("ix_wish_published_cohort", "published_at", "community_id", "rating", "rated_at", "id"),
         Index("ix_wish_phone_list", "status", "phone_visit_since", "fulfilled_at"),  # the phone-visit list, from the index
+        # Partial `WHERE col IS NOT NULL`: a new wish is not published, fulfilled or on the phone-visit list yet,
+        # so its INSERT skips these (migration 0004). Their queries compare the column or ask IS NOT NULL.
+        Index("ix_wish_published_at", "published_at", **_set("published_at")),  # the rates: wishes published in a period
+        Index("ix_wish_community_published", "community_id", "published_at", **_set("published_at")),
+        # the digest's cohort (wishes published in a period) read from the index alone
+        Index("ix_wish_published_cohort", "published_at", "community_id", "rating", "rated_at", "id", **_set("published_at")),
+        Index("ix_wish_fulfilled_at", "fulfilled_at", **_set("fulfilled_at")),
+        Index("ix_wish_community_fulfilled", "community_id", "fulfilled_at", **_set("fulfilled_at")),
+        Index("ix_wish_phone_visit", "phone_visit_since", **_set("phone_visit_since")),
+        # the budgets' communities with any cost: a tiny partial index instead of a scan of every wish
         Index("ix_wish_costed", "community_id", sqlite_where=text(COSTED), postgresql_where=text(COSTED)),
         # the honest-numbers flags (bot/services/flags.py): small partial indexes a plain new wish is not in
-        Index("ix_wish_filed_by", "filed_by_id", sqlite_where=text("filed_by_id IS NOT NULL"),
-              postgresql_where=text("filed_by_id IS NOT NULL")),
-        Index("ix_wish_contact_phone", "contact_phone", sqlite_where=text("contact_phone IS NOT NULL"),
-              postgresql_where=text("contact_phone IS NOT NULL")),
-        Index("ix_wish_close_span", close_span(), sqlite_where=text("closed_at IS NOT NULL"),
-              postgresql_where=text("closed_at IS NOT NULL")),
+        Index("ix_wish_filed_by", "filed_by_id", **_set("filed_by_id")),
+        Index("ix_wish_contact_phone", "contact_phone", **_set("contact_phone")),
+        Index("ix_wish_close_span", close_span(), **_set("closed_at")),
     )
 
     id: Optional[int] = Field(default=None, primary_key=True)
@@ -130,7 +135,7 @@ class Wish(SQLModel, table=True):
     masked: str = Field(sa_column=Column(Text, nullable=False))  # safe for the claim channel and the wall
     private_details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     contact_phone: Optional[str] = Field(default=None, sa_column=Column(String(32)))
-    community_id: Optional[int] = Field(default=None, foreign_key="org_unit.id", index=True)
+    community_id: Optional[int] = Field(default=None, foreign_key="org_unit.id")  # indexed: ix_wish_community_recent
     grid_id: Optional[int] = Field(default=None, foreign_key="org_unit.id")
     location_label: Optional[str] = Field(default=None, sa_column=Column(String(200)))
     source: str = Field(default="text", sa_column=Column(String(16), nullable=False))  # text | dialogue | voice | proxy
@@ -190,7 +195,7 @@ class WishEvent(SQLModel, table=True):
     )
 
     id: Optional[int] = Field(default=None, primary_key=True)
-    wish_id: int = Field(foreign_key="wish.id", index=True)
+    wish_id: int = Field(foreign_key="wish.id")  # indexed: ix_wish_event_wish_action_at starts with it
     at: datetime = _dt(nullable=False)
     actor_id: Optional[int] = Field(default=None, foreign_key="person.id")
     actor_role: str = Field(sa_column=Column(String(16), nullable=False))
