@@ -12,12 +12,11 @@ import time
 import uuid
 import weakref
 from datetime import datetime
-from typing import Any, AsyncIterator
+from typing import TYPE_CHECKING, Any, AsyncIterator
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import DBAPIError
-from wechatpy.crypto import WeChatCrypto
 
 from bot import messages
 from bot.appkeys import CLOCK, DATABASE, DISPATCHER, METRICS, OUTBOX_WAKE, PRESENCE, SETTINGS
@@ -27,6 +26,9 @@ from bot.logs import bind_request, get_logger, unbind_request
 from bot.presence import role_query, special_roles_query
 from bot.services import notify
 from storage.db import DatabaseClosed
+
+if TYPE_CHECKING:
+    from wechatpy.crypto import WeChatCrypto
 
 log = get_logger("microwish.server")
 SUCCESS = "success"
@@ -38,9 +40,15 @@ def _refuse(request: web.Request, reason: str, status: int) -> web.Response:
     return web.Response(status=status, text=reason)
 
 
-def _crypto(app: web.Application) -> WeChatCrypto | None:
+def _crypto(app: web.Application) -> "WeChatCrypto | None":
+    """The AES envelope in safe mode. wechatpy is imported only then: with the HTTP client and
+    payment modules its package pulls in, it is ~8 MB of a plaintext-mode process's memory."""
     settings = app[SETTINGS]
-    return WeChatCrypto(settings.token, settings.aes_key, settings.app_id) if settings.aes_key else None
+    if not settings.aes_key:
+        return None
+    from wechatpy.crypto import WeChatCrypto
+
+    return WeChatCrypto(settings.token, settings.aes_key, settings.app_id)
 
 
 async def wechat_verify(request: web.Request) -> web.Response:
@@ -279,7 +287,7 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-CRYPTO: web.AppKey[WeChatCrypto | None] = web.AppKey("crypto", WeChatCrypto)  # type: ignore[arg-type]
+CRYPTO: "web.AppKey[WeChatCrypto | None]" = web.AppKey("crypto")
 CALLBACK_CHILDREN: web.AppKey[dict[tuple[str, str], Any]] = web.AppKey("callback_children", dict)
 
 
