@@ -11,7 +11,6 @@ with BEGIN IMMEDIATE, and the conditional UPDATE is the guard there).
 
 from __future__ import annotations
 
-from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from itertools import groupby
@@ -34,9 +33,6 @@ NUDGE_HOUR = 9
 REPOST_AFTER_DAYS = 3
 PHONE_CODES_SHOWN = 20  # the stats reply lists this many phone-visit codes, then counts the rest
 NUDGE_BATCH_ROWS = 1000  # the Monday nudge reads open claims this many rows at a time
-SWEEP_ROWS_PER_TICK = 200  # a sweep over due rows handles at most this many a tick...
-SWEEP_ROWS_PER_TRANSACTION = 50  # ...this many per transaction, so no write lock is held for long
-_CHUNK: ContextVar[int] = ContextVar("sweep_chunk", default=SWEEP_ROWS_PER_TICK)
 
 FULFILLED = WishStatus.FULFILLED.value
 
@@ -81,8 +77,8 @@ def _stamp(dt: datetime) -> str:
 
 # -- taking due rows once ------------------------------------------------------------------
 
-def _candidates(uow: UnitOfWork, stmt: Select[Any], of: Any) -> Sequence[Any]:
-    stmt = stmt.limit(_CHUNK.get())
+def _candidates(uow: UnitOfWork, stmt: Select[Any], of: Any, limit: int = 200) -> Sequence[Any]:
+    stmt = stmt.limit(limit)
     if uow.dialect == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True, of=of)
     return uow.session.execute(stmt).scalars().all()
@@ -406,18 +402,17 @@ class Sweep:
     name: str
     verb: str  # how the tick line reads: "return_visit_prompts: 2 prompted"
     run: Callable[[UnitOfWork, Settings], int]
-    chunked: bool = False  # takes due rows with `_candidates`, so it can run in several short transactions
 
 
 SWEEPS: tuple[Sweep, ...] = (
-    Sweep("return_visit_prompts", "prompted", sweep_return_visit_prompts, chunked=True),
-    Sweep("return_visit_reminders", "reminded", sweep_return_visit_reminders, chunked=True),
-    Sweep("phone_visits", "put on the phone-visit list", sweep_phone_visits, chunked=True),
-    Sweep("contact_lapses", "claims lapsed", sweep_contact_lapses, chunked=True),
-    Sweep("claims_due_soon", "members reminded", sweep_claims_due_soon, chunked=True),
-    Sweep("claims_overdue", "overdue claims reported", sweep_claims_overdue, chunked=True),
+    Sweep("return_visit_prompts", "prompted", sweep_return_visit_prompts),
+    Sweep("return_visit_reminders", "reminded", sweep_return_visit_reminders),
+    Sweep("phone_visits", "put on the phone-visit list", sweep_phone_visits),
+    Sweep("contact_lapses", "claims lapsed", sweep_contact_lapses),
+    Sweep("claims_due_soon", "members reminded", sweep_claims_due_soon),
+    Sweep("claims_overdue", "overdue claims reported", sweep_claims_overdue),
     Sweep("monday_nudge", "members nudged", sweep_monday_nudge),
-    Sweep("reposts", "wishes posted again", sweep_reposts, chunked=True),
+    Sweep("reposts", "wishes posted again", sweep_reposts),
     Sweep("digests", "digests queued", sweep_digests),
 )
 
@@ -442,7 +437,7 @@ def run_due_sweeps(database: Database, settings: Settings, now: datetime) -> lis
     outcomes = []
     for sweep in SWEEPS:
         try:
-            count = _run_sweep(database, sweep, settings, now)
+            count = database.run_sync(lambda uow, s=sweep: s.run(uow, settings), now)
         except Exception as exc:  # the job wrapper: log it and carry on with the next sweep
             log.exception("sweep.failed", sweep=sweep.name)
             outcomes.append(SweepOutcome(sweep, 0, type(exc).__name__))
@@ -451,23 +446,3 @@ def run_due_sweeps(database: Database, settings: Settings, now: datetime) -> lis
             log.info("sweep.done", sweep=sweep.name, count=count)
         outcomes.append(SweepOutcome(sweep, count))
     return outcomes
-
-
-def _run_sweep(database: Database, sweep: Sweep, settings: Settings, now: datetime) -> int:
-    """One sweep's work for this tick. A sweep over due rows runs in transactions of
-    `SWEEP_ROWS_PER_TRANSACTION` rows, up to `SWEEP_ROWS_PER_TICK`: SQLite has one writer, and at
-    1M wishes 200 rows through the ORM held the write lock for 0.6–2 s, so every message's reply
-    waited behind it; between short transactions the callbacks' batches commit."""
-    if not sweep.chunked:
-        return database.run_sync(lambda uow: sweep.run(uow, settings), now)
-    token = _CHUNK.set(SWEEP_ROWS_PER_TRANSACTION)
-    try:
-        total = 0
-        while total < SWEEP_ROWS_PER_TICK:
-            count = database.run_sync(lambda uow: sweep.run(uow, settings), now)
-            total += count
-            if count < SWEEP_ROWS_PER_TRANSACTION:  # no more due (or the rest was taken meanwhile)
-                break
-        return total
-    finally:
-        _CHUNK.reset(token)
