@@ -46,9 +46,15 @@ def _processor(type_: Any, dialect: Any) -> Callable[[Any], Any] | None:
     return own
 
 
+_BIND: dict[tuple[Any, str], Callable[[Any], Any] | None] = {}
+
+
 def bind(column: Any, dialect: Any, value: Any) -> Any:
     """`value` as the column's own bind processor stores it (for hand-written statements)."""
-    proc = _processor(column.type, dialect)
+    key = (column.type, dialect.name)  # types compare by identity
+    if key not in _BIND:
+        _BIND[key] = _processor(column.type, dialect)
+    proc = _BIND[key]
     return proc(value) if proc else value
 
 

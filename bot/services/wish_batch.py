@@ -82,7 +82,7 @@ def _mark_windows(conn: Any, rows: list[dict[str, Any]]) -> None:
     cursor = conn.connection.dbapi_connection.cursor()
     try:
         if conn.dialect.name == "sqlite":
-            at = W.c.created_at  # a UTCDateTime column: stored as its processor writes it
+            at = P.c.last_inbound_at  # stored as its own processor writes it
             cursor.execute(_WINDOW_SQLITE, (json.dumps([[r["pid"], bind(at, conn.dialect, r["at"])] for r in rows]),))
         else:
             cursor.execute(_PG_WINDOW, ([r["pid"] for r in rows], [r["at"] for r in rows]))
