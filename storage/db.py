@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import Any, Callable, TypeVar
 
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session
 
 _log = logging.getLogger("microwish.db")
@@ -70,7 +70,9 @@ def make_engine(url: str, *, pool_size: int = 8) -> Engine:
     # the 许愿 batch's `= ANY(...)` reads scanned the whole wish table, about 0.5 ms of
     # PostgreSQL CPU per message at 10k wishes and growing. A custom plan looks at the table's
     # current size each time; planning these short statements costs far less.
-    options = "-c plan_cache_mode=force_custom_plan"
+    given = make_url(url).query.get("options")  # the URL's own `options`, kept (connect_args would replace them)
+    options = " ".join(filter(None, [given if isinstance(given, str) else " ".join(given or ()),
+                                     "-c plan_cache_mode=force_custom_plan"]))
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800,
                          connect_args={"options": options} if url.startswith("postgresql") else {})
 

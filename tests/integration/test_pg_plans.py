@@ -75,3 +75,17 @@ def test_batch_reads_use_the_index_after_the_table_grew(fresh_pg: str) -> None:
         assert idx >= 12
     finally:
         db.close()
+
+
+def test_a_urls_own_options_are_kept_beside_custom_plans(fresh_pg: str) -> None:
+    from urllib.parse import quote
+
+    from storage.db import make_engine
+
+    engine = make_engine(f"{fresh_pg}?options={quote('-c statement_timeout=12345')}")
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("SHOW plan_cache_mode")).scalar() == "force_custom_plan"
+            assert conn.execute(text("SHOW statement_timeout")).scalar() == "12345ms"
+    finally:
+        engine.dispose()
