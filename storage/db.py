@@ -37,6 +37,22 @@ CLOSE_SECONDS = 10.0  # ...but no longer than this
 FALLBACK: Any = type("Fallback", (), {"__repr__": lambda self: "FALLBACK"})()  # "run me as an ordinary job"
 
 
+def _wal(cur: Any) -> None:
+    """PRAGMA journal_mode=WAL, retried: while another connection runs the WAL recovery of a file
+    just opened (or a writer holds it), SQLite answers "database is locked" at once, without its
+    busy handler (seen when two Databases open one copied file together)."""
+    import sqlite3
+
+    for attempt in range(100):
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 99:
+                raise
+            time.sleep(0.02)
+
+
 def make_engine(url: str, *, pool_size: int = 8) -> Engine:
     """SQLite with WAL, synchronous=NORMAL, a busy timeout and foreign keys; PostgreSQL with a pool."""
     if url.startswith("sqlite"):
@@ -51,7 +67,7 @@ def make_engine(url: str, *, pool_size: int = 8) -> Engine:
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
             if not url.endswith(":memory:") and url != "sqlite://":
-                cur.execute("PRAGMA journal_mode=WAL")
+                _wal(cur)
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA foreign_keys=ON")
