@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import Any, Callable, TypeVar
 
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 _log = logging.getLogger("microwish.db")
@@ -80,17 +80,45 @@ def make_engine(url: str, *, pool_size: int = 8) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("sqlite_write") else "BEGIN")
 
         return engine
-    # Custom plans always: psycopg prepares a statement after a few runs, and PostgreSQL's generic
-    # plan for it is made from the statistics of that moment. Tables that were empty then (a new
-    # database, or one autovacuum has not analyzed yet) kept a sequential-scan plan as they grew:
-    # the 许愿 batch's `= ANY(...)` reads scanned the whole wish table, about 0.5 ms of
-    # PostgreSQL CPU per message at 10k wishes and growing. A custom plan looks at the table's
-    # current size each time; planning these short statements costs far less.
-    given = make_url(url).query.get("options")  # the URL's own `options`, kept (connect_args would replace them)
-    options = " ".join(filter(None, [given if isinstance(given, str) else " ".join(given or ()),
-                                     "-c plan_cache_mode=force_custom_plan"]))
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800,
-                         connect_args={"options": options} if url.startswith("postgresql") else {})
+    # Our statements are never prepared on the server (psycopg would after five runs): PostgreSQL
+    # then plans each with its parameters and the table's current size. A generic plan made while
+    # a table was empty (a new database, or one autovacuum has not analyzed yet) kept a
+    # sequential scan as it grew: the 许愿 batch's `= ANY(...)` reads scanned the whole wish table,
+    # about 0.5 ms of PostgreSQL CPU per message at 10k wishes and growing. Not the session-wide
+    # plan_cache_mode=force_custom_plan: that also re-plans every foreign-key check's cached
+    # query, one per inserted row (a third of PostgreSQL's CPU under 许愿 load).
+    engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800,
+                           connect_args={"prepare_threshold": None} if url.startswith("postgresql") else {})
+    _ping_when_idle(engine)
+    return engine
+
+
+PING_IDLE_SECONDS = 1.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """pool_pre_ping, but only for a connection that sat in the pool for a while.
+
+    A connection back within a second was just working; pinging it anyway was a round trip per
+    write batch (and for the writer one more wait for the GIL). One that sat idle is tested with
+    `SELECT 1`; if the server is gone, DisconnectionError makes the pool drop it and connect anew
+    (SQLAlchemy's documented custom pessimistic handling).
+    """
+    from sqlalchemy import exc
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_conn: Any, record: Any) -> None:
+        if record is not None:
+            record.info["checked_in"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        if time.monotonic() - record.info.get("checked_in", float("-inf")) < PING_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)  # the dialect's pre-ping (psycopg: in autocommit, no transaction left open)
+        except Exception as e:
+            raise exc.DisconnectionError(f"idle connection failed its ping ({type(e).__name__})") from e
 
 
 class UnitOfWork:
@@ -348,15 +376,25 @@ class Database:
                 seen.add(fn.order_key)
         return groups
 
-    def _run_group(self, session: Session, group: Group, jobs: list[_Pending]) -> tuple[list[Any], list[Callable[[], None]]]:
+    def _run_group(self, session: Session, group: Group, jobs: list[_Pending], *,
+                   first: bool) -> tuple[list[Any], list[Callable[[], None]]]:
+        """`first`: nothing else is in the transaction yet, so a failure rolls all of it back and
+        starts it anew instead of costing every batch a SAVEPOINT and its RELEASE (two more round
+        trips, and two more waits for the GIL, per batch)."""
         uow = UnitOfWork(session, jobs[0].now)
         try:
-            with session.begin_nested():
+            if first:
                 results = group(uow, [j.fn.item for j in jobs], [j.now for j in jobs])
+            else:
+                with session.begin_nested():
+                    results = group(uow, [j.fn.item for j in jobs], [j.now for j in jobs])
             if len(results) != len(jobs):
                 raise RuntimeError(f"group returned {len(results)} results for {len(jobs)} jobs")
             return results, uow._after_commit
         except Exception as exc:  # the ordinary path is always there: nothing is lost, only the speed
+            if first:
+                session.rollback()
+                session.begin()
             # Type and place only: a driver's message may quote parameters (residents' words).
             tb = exc.__traceback__
             while tb is not None and tb.tb_next is not None:
@@ -371,8 +409,8 @@ class Database:
         try:
             with self._session(True) as session:
                 session.begin()
-                for group, positions in self._grouped(batch).items():
-                    results, callbacks = self._run_group(session, group, [batch[i] for i in positions])
+                for n, (group, positions) in enumerate(self._grouped(batch).items()):
+                    results, callbacks = self._run_group(session, group, [batch[i] for i in positions], first=n == 0)
                     for i, value in zip(positions, results):
                         if value is not FALLBACK:
                             outcomes[i] = (True, value, callbacks)

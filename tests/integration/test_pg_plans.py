@@ -77,7 +77,7 @@ def test_batch_reads_use_the_index_after_the_table_grew(fresh_pg: str) -> None:
         db.close()
 
 
-def test_a_urls_own_options_are_kept_beside_custom_plans(fresh_pg: str) -> None:
+def test_a_urls_own_options_are_kept_and_nothing_is_prepared(fresh_pg: str) -> None:
     from urllib.parse import quote
 
     from storage.db import make_engine
@@ -85,7 +85,62 @@ def test_a_urls_own_options_are_kept_beside_custom_plans(fresh_pg: str) -> None:
     engine = make_engine(f"{fresh_pg}?options={quote('-c statement_timeout=12345')}")
     try:
         with engine.connect() as conn:
-            assert conn.execute(text("SHOW plan_cache_mode")).scalar() == "force_custom_plan"
             assert conn.execute(text("SHOW statement_timeout")).scalar() == "12345ms"
+            assert conn.execute(text("SHOW plan_cache_mode")).scalar() == "auto"  # foreign-key checks keep their cached plans
+            for _ in range(12):
+                conn.execute(select(W.c.id).where(W.c.resident_id == 1)).all()
+            assert conn.execute(text("SELECT count(*) FROM pg_prepared_statements")).scalar() == 0
     finally:
         engine.dispose()
+
+
+def test_foreign_key_checks_use_the_index_after_the_table_grew(fresh_pg: str) -> None:
+    """The checks' cached plans turn generic after five runs; made while `wish` was tiny, they must
+    still be index lookups once it is large (an ANALYZE of the empty table in a migration made
+    them sequential scans: two thirds of PostgreSQL's CPU under 许愿 load)."""
+    from storage.models import WishEvent
+
+    db = Database(fresh_pg)
+    try:
+        now = datetime.now(timezone.utc)
+        wish = {"status": "submitted", "version": 0, "tier": "personal", "category": "维修", "content": "心愿", "masked": "心愿",
+                "private_details": {}, "source": "text", "concerns_minor": False, "public": True, "created_at": now}
+        event = {"at": now, "actor_role": "resident", "action": "submit", "to_status": "submitted"}
+        with db.engine.connect() as conn:  # one connection: the checks' cached plans live in its backend
+            rid = conn.execute(insert(Person).values(openid="oPlanFk", role="resident", created_at=now, skills="",
+                                                     subscribed=True, window_sent=0)).inserted_primary_key[0]
+            first = conn.execute(insert(Wish).values(resident_id=rid, **wish)).inserted_primary_key[0]
+            conn.commit()
+            for _ in range(8):  # past the plan cache's five custom plans, one statement each
+                conn.execute(insert(WishEvent).values(wish_id=first, **event))
+                conn.commit()
+            conn.execute(insert(Wish), [dict(wish, resident_id=rid) for _ in range(20_000)])
+            conn.commit()
+            for k in range(12):
+                conn.execute(insert(WishEvent).values(wish_id=first + 1 + k, **event))
+            seq = conn.execute(text("SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relname = 'wish'")).scalar()
+            conn.commit()
+        assert seq == 0, f"{seq} sequential scans of the grown wish table for 12 foreign-key checks"
+    finally:
+        db.close()
+
+
+def test_an_idle_connection_whose_server_side_died_is_replaced_at_checkout(fresh_pg: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No ping for a connection just returned (a round trip per write batch); one that sat idle is
+    pinged, and a dead one replaced before anyone uses it."""
+    import storage.db
+    from storage.db import make_engine
+
+    engine = make_engine(fresh_pg, pool_size=1)
+    admin = create_engine(fresh_pg, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+        with admin.connect() as a:
+            assert a.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar()
+        monkeypatch.setattr(storage.db, "PING_IDLE_SECONDS", 0.0)  # "idle for a while" is now
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT pg_backend_pid()")).scalar() != pid
+    finally:
+        engine.dispose()
+        admin.dispose()
