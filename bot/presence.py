@@ -110,7 +110,7 @@ class Presence:
             touches, self._touches = self._touches, {}
         if not touches:
             return 0
-        _write_marks(uow.session.connection(), touches)
+        write_marks(uow.session.connection(), touches)
         return len(touches)
 
 
@@ -126,7 +126,7 @@ _MARKS_PG = ("UPDATE person SET last_inbound_at = v.at, window_sent = 0, subscri
              "WHERE person.openid = v.o AND (person.last_inbound_at IS NULL OR person.last_inbound_at < v.at)")
 
 
-def _write_marks(conn: Connection, touches: dict[str, datetime]) -> None:
+def write_marks(conn: Connection, touches: dict[str, datetime]) -> None:
     """Each openid's window mark, never moved back (in openid order: row locks taken alike in every process)."""
     order = sorted(touches)
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]

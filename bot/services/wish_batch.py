@@ -23,6 +23,7 @@ from sqlalchemy import bindparam, func, insert, select
 from bot import privacy
 from bot.categories import suggest_category
 from bot.lifecycle import OPEN_STATUSES, WishStatus
+from bot.presence import write_marks
 from bot.routing import DomainError
 from bot.services.dialogue import submitted_reply
 from bot.services.wishes import check_content, is_similar, local_day_start
@@ -50,12 +51,6 @@ def _insert(table: Any, *names: str) -> Bulk:
     return Bulk(insert(table).values({n: bindparam(n) for n in names}))
 
 
-# The window marks of residents seen before, one statement for the batch (rows in id order).
-_WINDOW_SQLITE = ("UPDATE person SET last_inbound_at = v.at, window_sent = 0, subscribed = 1 FROM "
-                  "(SELECT json_extract(value, '$[0]') AS pid, json_extract(value, '$[1]') AS at FROM json_each(?)) AS v "
-                  "WHERE person.id = v.pid")
-
-
 _PERSON_COLS = ("openid", "role", "skills", "subscribed", "created_at", "last_inbound_at", "window_sent", "link_failures")
 _WISH_COLS = ("resident_id", "status", "version", "tier", "category", "content", "masked", "private_details", "contact_phone",
               "community_id", "source", "concerns_minor", "public", "created_at", "cost_pending")
@@ -72,16 +67,6 @@ _NEW_PERSON, _NEW_WISH, _NEW_EVENT, _NEW_INBOUND = (_insert(t, *cols) for t, col
 
 class GroupRaced(RuntimeError):
     """Another process wrote one of our dedupe keys meanwhile: the whole group goes the ordinary way."""
-
-
-def _mark_windows(conn: Any, rows: list[dict[str, Any]]) -> None:
-    """SQLite: the window marks of residents seen before (PostgreSQL's are part of _write_pg's statement)."""
-    cursor = conn.connection.dbapi_connection.cursor()
-    try:
-        at = P.c.last_inbound_at  # stored as its own processor writes it
-        cursor.execute(_WINDOW_SQLITE, (json.dumps([[r["pid"], bind(at, conn.dialect, r["at"])] for r in rows]),))
-    finally:
-        cursor.close()
 
 
 # PostgreSQL: the window marks, wishes, their timeline events and the dedupe rows with their
@@ -295,8 +280,8 @@ def submit_many(uow: UnitOfWork, items: list["BatchItem"], nows: list[datetime])
             "created_at": nows[i], "cost_pending": False,  # every other column stays NULL, as on the ordinary path
         })
     if lite:
-        if old:
-            _mark_windows(conn, old)
+        if old:  # the window marks of residents seen before: presence's one statement, as its flush writes them
+            write_marks(conn, {items[i].msg.source: nows[i] for i, _ in chosen if i not in created})
         first = _NEW_WISH.run(conn, wishes) - len(wishes) + 1
         codes = list(range(first, first + len(wishes)))
         events = [{"wish_id": code, "at": nows[i], "actor_id": w["resident_id"], "actor_role": _RESIDENT, "action": "submit",
