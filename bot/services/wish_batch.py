@@ -14,6 +14,7 @@ through the ORM); the batch reads and writes all of its wishes with about ten Co
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -75,30 +76,30 @@ class GroupRaced(RuntimeError):
 _CODE = "\x01"  # stands for the wish's number in the reply's text until PostgreSQL knows it
 
 
-def _pg_write_sql(dialect: Any) -> str:
+@functools.lru_cache(maxsize=4)  # per dialect (one per engine)
+def _pg_write(dialect: Any) -> tuple[str, str]:
+    """The statement, and the receipt's text with `_CODE` where the number goes."""
+    template = submitted_reply(_CODE)  # type: ignore[arg-type]
+    if template.replace(_CODE, "7") != submitted_reply(7):  # the catalogue formats the number some other way
+        raise ValueError("the receipt's text does not take the number as plain text")
     wish_sql, _ = _PG_WISH._prepare(dialect)
-    return (f"WITH w AS ({wish_sql}),\n"
-            " u AS (UPDATE person SET last_inbound_at = v.at, window_sent = 0, subscribed = true\n"
-            "   FROM unnest(%s::INTEGER[], %s::TIMESTAMP WITH TIME ZONE[]) AS v(pid, at) WHERE person.id = v.pid),\n"
-            " e AS (INSERT INTO wish_event (wish_id, at, actor_id, actor_role, action, to_status)\n"
-            "   SELECT id, created_at, resident_id, %s, %s, %s FROM w),\n"
-            " i AS (INSERT INTO inbound_log (dedupe_key, received_at, msg_type, reply)\n"
-            "   SELECT v.dedupe_key, v.at, v.msg_type, replace(%s, chr(1), w.id::text)\n"
-            "   FROM unnest(%s::VARCHAR[], %s::TIMESTAMP WITH TIME ZONE[], %s::VARCHAR[], %s::INTEGER[])"
-            " AS v(dedupe_key, at, msg_type, rid) JOIN w ON w.resident_id = v.rid\n"
-            "   ON CONFLICT (dedupe_key) DO NOTHING RETURNING 1)\n"
-            "SELECT id, resident_id, (SELECT count(*) FROM i) FROM w")
-
-
-_PG_WRITE: dict[str, str] = {}
+    sql = (f"WITH w AS ({wish_sql}),\n"
+           " u AS (UPDATE person SET last_inbound_at = v.at, window_sent = 0, subscribed = true\n"
+           "   FROM unnest(%s::INTEGER[], %s::TIMESTAMP WITH TIME ZONE[]) AS v(pid, at) WHERE person.id = v.pid),\n"
+           " e AS (INSERT INTO wish_event (wish_id, at, actor_id, actor_role, action, to_status)\n"
+           "   SELECT id, created_at, resident_id, %s, %s, %s FROM w),\n"
+           " i AS (INSERT INTO inbound_log (dedupe_key, received_at, msg_type, reply)\n"
+           "   SELECT v.dedupe_key, v.at, v.msg_type, replace(%s, chr(1), w.id::text)\n"
+           "   FROM unnest(%s::VARCHAR[], %s::TIMESTAMP WITH TIME ZONE[], %s::VARCHAR[], %s::INTEGER[])"
+           " AS v(dedupe_key, at, msg_type, rid) JOIN w ON w.resident_id = v.rid\n"
+           "   ON CONFLICT (dedupe_key) DO NOTHING RETURNING 1)\n"
+           "SELECT id, resident_id, (SELECT count(*) FROM i) FROM w")
+    return sql, template
 
 
 def _write_pg(conn: Any, old: list[dict[str, Any]], wishes: list[dict[str, Any]], msgs: list[Any], nows: list[datetime]) -> list[int]:
     """The batch's writes on PostgreSQL; the wishes' numbers in `wishes`' order."""
-    template = submitted_reply(_CODE)  # type: ignore[arg-type]
-    if template.replace(_CODE, "7") != submitted_reply(7):  # the catalogue formats the number some other way
-        raise ValueError("the receipt's text does not take the number as plain text")
-    sql = _PG_WRITE.get("sql") or _PG_WRITE.setdefault("sql", _pg_write_sql(conn.dialect))
+    sql, template = _pg_write(conn.dialect)
     _, processors = _PG_WISH._prepare(conn.dialect)
     params = [[proc(row[n]) if proc else row[n] for row in wishes] for n, proc in zip(_PG_WISH.names, processors)]
     params += [[r["pid"] for r in old], [r["at"] for r in old], _RESIDENT, "submit", _SUBMITTED, template,
